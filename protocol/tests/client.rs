@@ -1,0 +1,368 @@
+//! The client state machine, driven by hand the way a transport would drive it.
+
+use std::time::Duration;
+
+use protocol::{
+    Client, ClientConfig, ClientEvent, ConnectionState, DecodeError, Output, ReconnectConfig,
+};
+use serde_json::json;
+
+const HANDSHAKE: &str = r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Everything the client asked for since the last call.
+fn drain(client: &mut Client) -> Vec<Output> {
+    std::iter::from_fn(|| client.poll_output()).collect()
+}
+
+fn sent(outputs: &[Output]) -> Vec<&str> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send(frame) => Some(frame.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn opens(outputs: &[Output]) -> usize {
+    outputs.iter().filter(|o| matches!(o, Output::Open)).count()
+}
+
+fn closes(outputs: &[Output]) -> usize {
+    outputs.iter().filter(|o| matches!(o, Output::Close)).count()
+}
+
+fn no_jitter() -> ClientConfig {
+    ClientConfig {
+        reconnect: ReconnectConfig {
+            randomization: 0.0,
+            ..ReconnectConfig::default()
+        },
+        ..ClientConfig::default()
+    }
+}
+
+/// A client that has completed the handshake and joined `/` at time 0.
+fn connected() -> Client {
+    let mut client = Client::new(no_jitter(), 1);
+    client.connect(ms(0));
+    client.on_text(HANDSHAKE, ms(0));
+    client.on_text(r#"40{"sid":"sio1"}"#, ms(0));
+    drain(&mut client);
+    client
+}
+
+#[test]
+fn joins_the_namespace_after_the_engine_handshake() {
+    let mut client = Client::new(ClientConfig::default(), 1);
+    assert_eq!(client.state(), ConnectionState::Idle);
+    client.connect(ms(0));
+    let out = drain(&mut client);
+    assert_eq!(opens(&out), 1);
+    assert_eq!(client.state(), ConnectionState::Connecting);
+
+    client.on_text(HANDSHAKE, ms(10));
+    assert_eq!(sent(&drain(&mut client)), ["40"]);
+
+    client.on_text(r#"40{"sid":"sio1"}"#, ms(20));
+    let out = drain(&mut client);
+    assert!(matches!(&out[0], Output::Event(ClientEvent::Connected { sid }) if sid == "sio1"));
+    assert!(matches!(
+        out.last(),
+        Some(Output::Event(ClientEvent::StateChanged(
+            ConnectionState::Connected
+        )))
+    ));
+}
+
+#[test]
+fn sends_auth_to_a_named_namespace() {
+    let config = ClientConfig {
+        namespace: "/bot".into(),
+        auth: Some(json!({"token": "abc"})),
+        ..ClientConfig::default()
+    };
+    let mut client = Client::new(config, 1);
+    client.connect(ms(0));
+    client.on_text(HANDSHAKE, ms(0));
+    assert_eq!(sent(&drain(&mut client)), [r#"40/bot,{"token":"abc"}"#]);
+    // A CONNECT for another namespace is not ours.
+    client.on_text(r#"40{"sid":"x"}"#, ms(0));
+    assert_ne!(client.state(), ConnectionState::Connected);
+    client.on_text(r#"40/bot,{"sid":"x"}"#, ms(0));
+    assert_eq!(client.state(), ConnectionState::Connected);
+}
+
+#[test]
+fn answers_pings_and_echoes_their_data() {
+    let mut client = connected();
+    client.on_text("2", ms(1000));
+    client.on_text("2probe", ms(1000));
+    assert_eq!(sent(&drain(&mut client)), ["3", "3probe"]);
+}
+
+#[test]
+fn a_silent_server_is_declared_dead_after_ping_interval_plus_timeout() {
+    let mut client = connected();
+    client.on_text("2", ms(10_000));
+    // The deadline moved with the ping: 10 s + 25 s + 20 s.
+    assert_eq!(client.poll_timeout(), Some(ms(55_000)));
+    client.on_timeout(ms(54_999));
+    assert_eq!(client.state(), ConnectionState::Connected);
+    client.on_timeout(ms(55_000));
+    let out = drain(&mut client);
+    assert_eq!(closes(&out), 1);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(ClientEvent::Disconnected { reason }) if reason == "ping timeout"
+    )));
+    assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
+}
+
+#[test]
+fn reconnects_with_growing_delays_and_resets_after_success() {
+    let mut client = connected();
+    client.on_transport_closed(ms(0));
+    drain(&mut client);
+    assert_eq!(client.poll_timeout(), Some(ms(1000)));
+    client.on_timeout(ms(999));
+    assert_eq!(opens(&drain(&mut client)), 0);
+    client.on_timeout(ms(1000));
+    assert_eq!(opens(&drain(&mut client)), 1);
+
+    // The attempt fails: the next delay is twice as long.
+    client.on_transport_closed(ms(1100));
+    drain(&mut client);
+    assert_eq!(client.poll_timeout(), Some(ms(3100)));
+    assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 2 });
+    client.on_timeout(ms(3100));
+    client.on_text(HANDSHAKE, ms(3200));
+    client.on_text("40", ms(3200));
+    assert_eq!(client.state(), ConnectionState::Connected);
+
+    client.on_transport_closed(ms(5000));
+    assert_eq!(client.poll_timeout(), Some(ms(6000)), "backoff starts over");
+}
+
+#[test]
+fn emits_made_offline_are_sent_in_order_once_connected() {
+    let mut client = Client::new(no_jitter(), 1);
+    client.emit("newmessage", vec![json!({"user": "ann", "body": "one"})]);
+    client.connect(ms(0));
+    client.emit("newmessage", vec![json!({"user": "ann", "body": "two"})]);
+    client.on_text(HANDSHAKE, ms(0));
+    assert_eq!(sent(&drain(&mut client)), ["40"]);
+    client.on_text("40", ms(0));
+    assert_eq!(
+        sent(&drain(&mut client)),
+        [
+            r#"42["newmessage",{"body":"one","user":"ann"}]"#,
+            r#"42["newmessage",{"body":"two","user":"ann"}]"#,
+        ]
+    );
+
+    // Lost again: the next emit waits for the next connection.
+    client.on_transport_closed(ms(10));
+    client.emit("newmessage", vec![json!("three")]);
+    assert!(sent(&drain(&mut client)).is_empty());
+    client.on_timeout(ms(1010));
+    client.on_text(HANDSHAKE, ms(1010));
+    client.on_text("40", ms(1010));
+    assert_eq!(
+        sent(&drain(&mut client)),
+        ["40", r#"42["newmessage","three"]"#]
+    );
+}
+
+#[test]
+fn acks_are_matched_to_their_emit() {
+    let mut client = connected();
+    let first = client.emit_with_ack("newmessage", vec![json!(1)], None, ms(0));
+    let second = client.emit_with_ack("newmessage", vec![json!(2)], None, ms(0));
+    assert_eq!(
+        sent(&drain(&mut client)),
+        [r#"420["newmessage",1]"#, r#"421["newmessage",2]"#]
+    );
+    client.on_text(r#"431[{"accepted":{"id":9}}]"#, ms(5));
+    client.on_text(r#"431["again"]"#, ms(5));
+    client.on_text(r#"430[]"#, ms(5));
+    let acks: Vec<_> = drain(&mut client)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Event(ClientEvent::Ack { id, args }) => Some((id, args)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        acks,
+        [(second, vec![json!({"accepted": {"id": 9}})]), (first, vec![])],
+        "a duplicate ack is ignored"
+    );
+}
+
+#[test]
+fn an_unanswered_ack_times_out() {
+    let mut client = connected();
+    let id = client.emit_with_ack("x", vec![], Some(ms(500)), ms(100));
+    drain(&mut client);
+    assert_eq!(client.poll_timeout(), Some(ms(600)));
+    client.on_timeout(ms(600));
+    let out = drain(&mut client);
+    assert!(matches!(
+        out.as_slice(),
+        [Output::Event(ClientEvent::AckTimedOut { id: timed_out })] if *timed_out == id
+    ));
+    // A late answer is ignored.
+    client.on_text(&format!("43{id}[]"), ms(700));
+    assert!(drain(&mut client).is_empty());
+}
+
+#[test]
+fn server_events_are_delivered_and_can_be_acked() {
+    let mut client = connected();
+    client.on_text(r#"42["botmessage",{"body":"Hello, ann!"}]"#, ms(1));
+    client.on_text(r#"427["question"]"#, ms(1));
+    let events: Vec<_> = drain(&mut client)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Event(ClientEvent::Event { name, args, ack }) => Some((name, args, ack)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("botmessage".into(), vec![json!({"body": "Hello, ann!"})], None),
+            ("question".into(), vec![], Some(7)),
+        ]
+    );
+    client.ack(7, vec![json!("answer")]);
+    assert_eq!(sent(&drain(&mut client)), [r#"437["answer"]"#]);
+}
+
+#[test]
+fn a_refused_connection_is_reported_and_not_retried() {
+    let mut client = Client::new(no_jitter(), 1);
+    client.connect(ms(0));
+    client.on_text(HANDSHAKE, ms(0));
+    client.on_text(r#"44{"message":"Authentication error"}"#, ms(0));
+    let out = drain(&mut client);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(ClientEvent::ConnectError { message }) if message == "Authentication error"
+    )));
+    assert_eq!(closes(&out), 1);
+    assert_eq!(client.state(), ConnectionState::Closed);
+    assert_eq!(client.poll_timeout(), None);
+}
+
+#[test]
+fn garbage_from_the_server_drops_the_connection_and_reconnects() {
+    let mut client = connected();
+    client.on_text("42[not json", ms(0));
+    let out = drain(&mut client);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(ClientEvent::ProtocolError(DecodeError::Json(_)))
+    )));
+    assert_eq!(closes(&out), 1);
+    assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
+}
+
+#[test]
+fn a_frame_over_max_payload_is_refused() {
+    let mut client = Client::new(no_jitter(), 1);
+    client.connect(ms(0));
+    client.on_text(
+        r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100}"#,
+        ms(0),
+    );
+    client.on_text("40", ms(0));
+    drain(&mut client);
+    let big = format!(r#"42["x","{}"]"#, "a".repeat(200));
+    client.on_text(&big, ms(0));
+    let out = drain(&mut client);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(ClientEvent::ProtocolError(DecodeError::TooLarge {
+            limit: 100,
+            ..
+        }))
+    )));
+}
+
+#[test]
+fn a_connection_that_never_opens_times_out() {
+    let mut client = Client::new(no_jitter(), 1);
+    client.connect(ms(0));
+    drain(&mut client);
+    assert_eq!(client.poll_timeout(), Some(ms(20_000)));
+    client.on_timeout(ms(20_000));
+    let out = drain(&mut client);
+    assert_eq!(closes(&out), 1);
+    assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
+}
+
+#[test]
+fn disconnect_leaves_the_namespace_and_stays_closed() {
+    let mut client = connected();
+    client.disconnect();
+    let out = drain(&mut client);
+    assert_eq!(sent(&out), ["41"]);
+    assert_eq!(closes(&out), 1);
+    assert_eq!(client.state(), ConnectionState::Closed);
+    client.on_transport_closed(ms(5));
+    assert_eq!(client.poll_timeout(), None);
+}
+
+#[test]
+fn the_server_closing_the_session_means_reconnect() {
+    let mut client = connected();
+    client.on_text("41", ms(0));
+    assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
+    let mut client = connected();
+    client.on_text("1", ms(0));
+    assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
+}
+
+#[test]
+fn a_limited_client_gives_up() {
+    let config = ClientConfig {
+        reconnect: ReconnectConfig {
+            max_attempts: Some(1),
+            ..ReconnectConfig::default()
+        },
+        ..ClientConfig::default()
+    };
+    let mut client = Client::new(config, 1);
+    client.connect(ms(0));
+    client.on_transport_closed(ms(0));
+    let deadline = client.poll_timeout().unwrap();
+    client.on_timeout(deadline);
+    client.on_transport_closed(deadline);
+    assert_eq!(client.state(), ConnectionState::Closed);
+}
+
+#[test]
+fn arbitrary_frames_never_panic() {
+    // A deterministic sweep over short strings built from the protocol's own alphabet.
+    let alphabet: Vec<char> = "0123456-/,[]{}\":abcé\\".chars().collect();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20_000 {
+        let mut client = connected();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 12) as usize;
+        let frame: String = (0..len)
+            .map(|i| alphabet[((seed >> (i * 5)) % alphabet.len() as u64) as usize])
+            .collect();
+        client.on_text(&format!("4{frame}"), ms(1));
+        client.on_text(&frame, ms(1));
+        drain(&mut client);
+    }
+}

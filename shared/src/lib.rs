@@ -1,0 +1,16 @@
+//! What the browser and the server agree on: event names, the messages they
+//! carry, and the rules a message must satisfy before anyone sees it.
+//!
+//! Both sides call the same validation, so the form refuses exactly what the
+//! server would refuse, and the server never trusts the form.
+#![warn(missing_docs)]
+
+pub mod events;
+mod message;
+mod validation;
+
+pub use message::{
+    BOT_NAME, ChatError, ChatMessage, ErrorCode, MessageBody, MessageId, NewMessage, SendOutcome,
+    Timestamp, UserName,
+};
+pub use validation::{MAX_BODY_CHARS, MAX_NAME_CHARS, ValidationError};

@@ -1,0 +1,224 @@
+use serde::{Deserialize, Serialize};
+
+use crate::validation::{self, ValidationError};
+
+/// The name the chat bot speaks under, as in the tutorial. People cannot take it.
+pub const BOT_NAME: &str = "ChatFriend";
+
+/// A display name that passed [`NewMessage::validate`] (or came from the server).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserName(String);
+
+impl UserName {
+    /// Checks `raw` against the name rules and keeps it trimmed.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        validation::name(raw).map(|name| Self(name.to_owned()))
+    }
+
+    /// The bot's own name; only the server speaks with it.
+    pub fn bot() -> Self {
+        Self(BOT_NAME.to_owned())
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The text of a message that passed [`NewMessage::validate`] (or came from the server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    /// Checks `raw` against the body rules and keeps it trimmed.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        validation::body(raw).map(|body| Self(body.to_owned()))
+    }
+
+    /// Wraps text the bot wrote. Bot text is trusted, but still has to be
+    /// rendered as text like everything else.
+    pub fn from_bot(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The body as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Server-assigned, strictly increasing id of an accepted message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(pub u64);
+
+/// When the server accepted a message: milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+/// What a client sends with [`NEW_MESSAGE`](crate::events::NEW_MESSAGE): the
+/// tutorial's `{user, body}`, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMessage {
+    /// Who says it, as typed.
+    pub user: String,
+    /// What they say, as typed.
+    pub body: String,
+}
+
+impl NewMessage {
+    /// Applies the shared rules: both fields non-empty after trimming, within
+    /// their length limits, no control characters, and not the bot's name.
+    pub fn validate(&self) -> Result<(UserName, MessageBody), ValidationError> {
+        let user = UserName::parse(&self.user);
+        let body = MessageBody::parse(&self.body);
+        match (user, body) {
+            // Report an empty form first: it is what the person can fix at once.
+            (Err(ValidationError::Incomplete), _) | (_, Err(ValidationError::Incomplete)) => {
+                Err(ValidationError::Incomplete)
+            }
+            (user, body) => Ok((user?, body?)),
+        }
+    }
+}
+
+/// An accepted message as every client receives it, from a person
+/// ([`NEW_MESSAGE`](crate::events::NEW_MESSAGE)) or from the bot
+/// ([`BOT_MESSAGE`](crate::events::BOT_MESSAGE)). Carries the tutorial's
+/// `user` and `body`, so the tutorial's client can still show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Server-assigned id; later messages have larger ids.
+    pub id: MessageId,
+    /// Who said it.
+    pub user: UserName,
+    /// What was said. Plain text: never interpret it as HTML.
+    pub body: MessageBody,
+    /// When the server accepted it.
+    pub sent_at: Timestamp,
+}
+
+/// Why the server refused a message, sent to its sender only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatError {
+    /// What kind of refusal, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people. Never contains internal details.
+    pub message: String,
+}
+
+/// The kinds of refusal a client can get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The payload was not `{user, body}` with two strings.
+    Malformed,
+    /// The fields broke a rule of [`NewMessage::validate`].
+    Invalid,
+    /// The sender is sending faster than the server accepts; try again shortly.
+    RateLimited,
+}
+
+impl From<ValidationError> for ChatError {
+    fn from(error: ValidationError) -> Self {
+        Self {
+            code: ErrorCode::Invalid,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The ack a client gets for [`NEW_MESSAGE`](crate::events::NEW_MESSAGE) when it asks for one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendOutcome {
+    /// Accepted and broadcast under this id.
+    Accepted {
+        /// The id every client sees on the message.
+        id: MessageId,
+    },
+    /// Refused; nobody else saw it.
+    Rejected(ChatError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(user: &str, body: &str) -> NewMessage {
+        NewMessage {
+            user: user.into(),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn a_valid_message_is_trimmed() {
+        let (user, body) = new("  ann ", " hello there? ").validate().unwrap();
+        assert_eq!(user.as_str(), "ann");
+        assert_eq!(body.as_str(), "hello there?");
+    }
+
+    #[test]
+    fn an_empty_field_is_reported_as_an_incomplete_form() {
+        for (user, body) in [("", "hi"), ("ann", ""), ("  ", "hi"), ("ann", "\n\t "), ("", "")] {
+            assert_eq!(
+                new(user, body).validate(),
+                Err(ValidationError::Incomplete),
+                "{user:?} / {body:?}"
+            );
+        }
+        assert_eq!(
+            ValidationError::Incomplete.to_string(),
+            "Please complete the form to send a message"
+        );
+    }
+
+    #[test]
+    fn an_empty_form_wins_over_other_errors() {
+        let long_name = "a".repeat(crate::MAX_NAME_CHARS + 1);
+        assert_eq!(
+            new(&long_name, "").validate(),
+            Err(ValidationError::Incomplete)
+        );
+    }
+
+
+    #[test]
+    fn html_is_kept_as_text() {
+        let (_, body) = new("eve", "<img src=x onerror=alert(1)>").validate().unwrap();
+        assert_eq!(body.as_str(), "<img src=x onerror=alert(1)>");
+    }
+
+    #[test]
+    fn wire_format_matches_the_tutorial_fields() {
+        let message = ChatMessage {
+            id: MessageId(7),
+            user: UserName::parse("ann").unwrap(),
+            body: MessageBody::parse("hi").unwrap(),
+            sent_at: Timestamp(1_700_000_000_000),
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": 7, "user": "ann", "body": "hi", "sent_at": 1_700_000_000_000u64})
+        );
+        let back: ChatMessage = serde_json::from_value(json).unwrap();
+        assert_eq!(back, message);
+    }
+
+    #[test]
+    fn outcomes_are_tagged() {
+        let accepted = serde_json::to_value(SendOutcome::Accepted { id: MessageId(3) }).unwrap();
+        assert_eq!(accepted, serde_json::json!({"accepted": {"id": 3}}));
+        let rejected = serde_json::to_value(SendOutcome::Rejected(ValidationError::Incomplete.into())).unwrap();
+        assert_eq!(
+            rejected,
+            serde_json::json!({"rejected": {"code": "invalid", "message": "Please complete the form to send a message"}})
+        );
+    }
+}
