@@ -1,1 +1,28 @@
-fn main() {}
+//! `chat-server`: reads the configuration, binds, and runs the chat until
+//! Ctrl-C or SIGTERM.
+
+use anyhow::Context as _;
+use chat_server::{Config, shutdown_signal};
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = Config::parse();
+    let listener = tokio::net::TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let address = listener.local_addr()?;
+    // Tests and scripts read this line to find the port when started with `--port 0`.
+    println!("chat-server listening on http://{address}");
+
+    chat_server::run(listener, config.into_settings(), shutdown_signal()).await?;
+    Ok(())
+}

@@ -115,7 +115,10 @@ mod tests {
             assert!(first >= Duration::from_millis(500) && first <= Duration::from_millis(1500));
             seen.insert(first.as_millis());
         }
-        assert!(seen.len() > 10, "jitter should spread clients out: {seen:?}");
+        assert!(
+            seen.len() > 10,
+            "jitter should spread clients out: {seen:?}"
+        );
     }
 
     #[test]

@@ -131,12 +131,18 @@ pub enum Output {
 enum Phase {
     Idle,
     /// Transport requested, waiting for the Engine.IO handshake.
-    Opening { deadline: Duration },
+    Opening {
+        deadline: Duration,
+    },
     /// Handshake done, CONNECT sent, waiting for the namespace to answer.
-    Joining { deadline: Duration },
+    Joining {
+        deadline: Duration,
+    },
     Connected,
     /// Waiting to reconnect.
-    Waiting { until: Duration },
+    Waiting {
+        until: Duration,
+    },
     Closed,
 }
 
@@ -211,7 +217,10 @@ impl Client {
         if self.phase == Phase::Connected {
             self.send_packet(&Packet::disconnect(&self.config.namespace));
         }
-        if !matches!(self.phase, Phase::Idle | Phase::Closed | Phase::Waiting { .. }) {
+        if !matches!(
+            self.phase,
+            Phase::Idle | Phase::Closed | Phase::Waiting { .. }
+        ) {
             self.out.push_back(Output::Close);
         }
         self.phase = Phase::Closed;
@@ -311,7 +320,10 @@ impl Client {
 
     /// A text frame arrived on the transport.
     pub fn on_text(&mut self, frame: &str, now: Duration) {
-        if matches!(self.phase, Phase::Idle | Phase::Closed | Phase::Waiting { .. }) {
+        if matches!(
+            self.phase,
+            Phase::Idle | Phase::Closed | Phase::Waiting { .. }
+        ) {
             return;
         }
         match self.handle_frame(frame, now) {
@@ -336,7 +348,9 @@ impl Client {
             engineio::Packet::Open(handshake) => {
                 if let Phase::Opening { deadline } = self.phase {
                     self.ping_window = Duration::from_millis(
-                        handshake.ping_interval.saturating_add(handshake.ping_timeout),
+                        handshake
+                            .ping_interval
+                            .saturating_add(handshake.ping_timeout),
                     );
                     self.ping_deadline = Some(now + self.ping_window);
                     self.max_payload = handshake.max_payload;
@@ -409,12 +423,12 @@ impl Client {
                 }
             }
             PacketKind::Ack => {
-                if let (Some(id), Some(args)) = (packet.id, packet.ack_args()) {
-                    if self.pending_acks.remove(&id).is_some() {
-                        let args = args.to_vec();
-                        self.out
-                            .push_back(Output::Event(ClientEvent::Ack { id, args }));
-                    }
+                if let (Some(id), Some(args)) = (packet.id, packet.ack_args())
+                    && self.pending_acks.remove(&id).is_some()
+                {
+                    let args = args.to_vec();
+                    self.out
+                        .push_back(Output::Event(ClientEvent::Ack { id, args }));
                 }
             }
             PacketKind::BinaryEvent | PacketKind::BinaryAck => {

@@ -103,9 +103,18 @@ mod tests {
         );
         assert_eq!(Packet::decode("1").unwrap(), Packet::Close);
         assert_eq!(Packet::decode("2").unwrap(), Packet::Ping(String::new()));
-        assert_eq!(Packet::decode("2probe").unwrap(), Packet::Ping("probe".into()));
-        assert_eq!(Packet::decode("3probe").unwrap(), Packet::Pong("probe".into()));
-        assert_eq!(Packet::decode("42[\"a\"]").unwrap(), Packet::Message("2[\"a\"]".into()));
+        assert_eq!(
+            Packet::decode("2probe").unwrap(),
+            Packet::Ping("probe".into())
+        );
+        assert_eq!(
+            Packet::decode("3probe").unwrap(),
+            Packet::Pong("probe".into())
+        );
+        assert_eq!(
+            Packet::decode("42[\"a\"]").unwrap(),
+            Packet::Message("2[\"a\"]".into())
+        );
         assert_eq!(Packet::decode("5").unwrap(), Packet::Upgrade);
         assert_eq!(Packet::decode("6").unwrap(), Packet::Noop);
     }
@@ -123,10 +132,19 @@ mod tests {
     #[test]
     fn malformed_frames_are_errors() {
         assert!(matches!(Packet::decode(""), Err(DecodeError::Empty)));
-        assert!(matches!(Packet::decode("7"), Err(DecodeError::UnknownType('7'))));
-        assert!(matches!(Packet::decode("é"), Err(DecodeError::UnknownType('é'))));
+        assert!(matches!(
+            Packet::decode("7"),
+            Err(DecodeError::UnknownType('7'))
+        ));
+        assert!(matches!(
+            Packet::decode("é"),
+            Err(DecodeError::UnknownType('é'))
+        ));
         assert!(matches!(Packet::decode("0{"), Err(DecodeError::Json(_))));
-        assert!(matches!(Packet::decode("0{\"sid\":1}"), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            Packet::decode("0{\"sid\":1}"),
+            Err(DecodeError::Json(_))
+        ));
         assert!(matches!(Packet::decode("0[]"), Err(DecodeError::Json(_))));
     }
 }

@@ -113,7 +113,12 @@ impl Packet {
 
     /// The ACK answering event `id` with `args`.
     pub fn ack(namespace: &str, id: u64, args: Vec<Value>) -> Self {
-        Self::new(PacketKind::Ack, namespace, Some(id), Some(Value::Array(args)))
+        Self::new(
+            PacketKind::Ack,
+            namespace,
+            Some(id),
+            Some(Value::Array(args)),
+        )
     }
 
     fn new(kind: PacketKind, namespace: &str, id: Option<u64>, data: Option<Value>) -> Self {

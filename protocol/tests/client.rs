@@ -33,7 +33,10 @@ fn opens(outputs: &[Output]) -> usize {
 }
 
 fn closes(outputs: &[Output]) -> usize {
-    outputs.iter().filter(|o| matches!(o, Output::Close)).count()
+    outputs
+        .iter()
+        .filter(|o| matches!(o, Output::Close))
+        .count()
 }
 
 fn no_jitter() -> ClientConfig {
@@ -199,7 +202,10 @@ fn acks_are_matched_to_their_emit() {
         .collect();
     assert_eq!(
         acks,
-        [(second, vec![json!({"accepted": {"id": 9}})]), (first, vec![])],
+        [
+            (second, vec![json!({"accepted": {"id": 9}})]),
+            (first, vec![])
+        ],
         "a duplicate ack is ignored"
     );
 }
@@ -236,7 +242,11 @@ fn server_events_are_delivered_and_can_be_acked() {
     assert_eq!(
         events,
         [
-            ("botmessage".into(), vec![json!({"body": "Hello, ann!"})], None),
+            (
+                "botmessage".into(),
+                vec![json!({"body": "Hello, ann!"})],
+                None
+            ),
             ("question".into(), vec![], Some(7)),
         ]
     );

@@ -121,6 +121,8 @@ pub enum ErrorCode {
     Invalid,
     /// The sender is sending faster than the server accepts; try again shortly.
     RateLimited,
+    /// The server is overloaded; try again shortly.
+    Overloaded,
 }
 
 impl From<ValidationError> for ChatError {
@@ -165,7 +167,13 @@ mod tests {
 
     #[test]
     fn an_empty_field_is_reported_as_an_incomplete_form() {
-        for (user, body) in [("", "hi"), ("ann", ""), ("  ", "hi"), ("ann", "\n\t "), ("", "")] {
+        for (user, body) in [
+            ("", "hi"),
+            ("ann", ""),
+            ("  ", "hi"),
+            ("ann", "\n\t "),
+            ("", ""),
+        ] {
             assert_eq!(
                 new(user, body).validate(),
                 Err(ValidationError::Incomplete),
@@ -187,10 +195,11 @@ mod tests {
         );
     }
 
-
     #[test]
     fn html_is_kept_as_text() {
-        let (_, body) = new("eve", "<img src=x onerror=alert(1)>").validate().unwrap();
+        let (_, body) = new("eve", "<img src=x onerror=alert(1)>")
+            .validate()
+            .unwrap();
         assert_eq!(body.as_str(), "<img src=x onerror=alert(1)>");
     }
 
@@ -215,7 +224,9 @@ mod tests {
     fn outcomes_are_tagged() {
         let accepted = serde_json::to_value(SendOutcome::Accepted { id: MessageId(3) }).unwrap();
         assert_eq!(accepted, serde_json::json!({"accepted": {"id": 3}}));
-        let rejected = serde_json::to_value(SendOutcome::Rejected(ValidationError::Incomplete.into())).unwrap();
+        let rejected =
+            serde_json::to_value(SendOutcome::Rejected(ValidationError::Incomplete.into()))
+                .unwrap();
         assert_eq!(
             rejected,
             serde_json::json!({"rejected": {"code": "invalid", "message": "Please complete the form to send a message"}})

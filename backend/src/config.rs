@@ -1,0 +1,80 @@
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::hub::RateLimit;
+
+const DEFAULT_DIST: &str = "dist";
+const DEFAULT_BOT_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_MESSAGE_BURST: u32 = 10;
+const DEFAULT_MESSAGES_PER_SECOND: f64 = 2.0;
+
+/// Command-line flags, each also read from the environment variable named
+/// beside it. Flags win over the environment.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chat-server",
+    version,
+    about = "A real-time chat with a bot, over Socket.IO"
+)]
+pub struct Config {
+    /// Address to listen on. Default 127.0.0.1; use 0.0.0.0 to accept other machines.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on. Default 3000; 0 picks a free port (printed at start).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Folder of the built frontend (Trunk's output). Default `dist`.
+    #[arg(long = "dist", env = "DIST_DIR", default_value = DEFAULT_DIST)]
+    pub dist: PathBuf,
+    /// How long the bot may take to answer before users are told it is
+    /// unavailable, in milliseconds. Default 10000.
+    #[arg(long, env = "BOT_TIMEOUT_MS", default_value_t = DEFAULT_BOT_TIMEOUT_MS)]
+    pub bot_timeout_ms: u64,
+    /// Messages a client may send in a burst before it is slowed down. Default 10.
+    #[arg(long, env = "MESSAGE_BURST", default_value_t = DEFAULT_MESSAGE_BURST)]
+    pub message_burst: u32,
+    /// Messages per second a client may keep sending after a burst. Default 2.
+    #[arg(long, env = "MESSAGES_PER_SECOND", default_value_t = DEFAULT_MESSAGES_PER_SECOND)]
+    pub messages_per_second: f64,
+}
+
+impl Config {
+    /// What the server needs once the address is bound.
+    pub fn into_settings(self) -> Settings {
+        Settings {
+            dist: self.dist,
+            bot_timeout: Duration::from_millis(self.bot_timeout_ms),
+            rate_limit: RateLimit {
+                burst: self.message_burst,
+                per_second: self.messages_per_second,
+            },
+        }
+    }
+}
+
+/// The server's behaviour, independent of where it listens.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Folder of the built frontend. Default `dist`.
+    pub dist: PathBuf,
+    /// How long the bot may take to answer. Default 10 s.
+    pub bot_timeout: Duration,
+    /// How fast each client may send. Default: bursts of 10, then 2 per second.
+    pub rate_limit: RateLimit,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            dist: PathBuf::from(DEFAULT_DIST),
+            bot_timeout: Duration::from_millis(DEFAULT_BOT_TIMEOUT_MS),
+            rate_limit: RateLimit {
+                burst: DEFAULT_MESSAGE_BURST,
+                per_second: DEFAULT_MESSAGES_PER_SECOND,
+            },
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The chat hub of the tutorial: every accepted message goes to everyone,
+//! followed by the bot's replies.
+
+mod handlers;
+mod rate_limit;
+mod refusal;
+mod sequencer;
+
+use std::sync::Arc;
+
+use socketioxide::SocketIo;
+use socketioxide::layer::SocketIoLayer;
+
+use crate::Settings;
+use crate::bot::ChatBot;
+
+pub use rate_limit::RateLimit;
+use sequencer::Sequencer;
+
+/// The largest Engine.IO payload (one WebSocket message, or one polling
+/// request body) the server reads: room for several maximum-size messages.
+/// Anything bigger is an attack or a bug, and the connection is closed.
+const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// Packets the server may queue for one slow client before emits to it fail.
+const MAX_QUEUED_PACKETS: usize = 1024;
+
+/// What every handler shares. A cheap `Clone` handle with no lock inside.
+#[derive(Debug, Clone)]
+struct Hub {
+    /// How fast each client may send.
+    rate_limit: RateLimit,
+    /// Where accepted messages go to be numbered and broadcast.
+    sequencer: Sequencer,
+}
+
+/// The Socket.IO layer with the hub's handlers on the main namespace.
+pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLayer, SocketIo) {
+    let (sequencer, queue) = Sequencer::new();
+    let hub = Hub {
+        rate_limit: settings.rate_limit,
+        sequencer,
+    };
+    let (layer, io) = SocketIo::builder()
+        .with_state(hub)
+        .max_payload(MAX_PAYLOAD_BYTES as u64)
+        .ws_max_message_size(MAX_PAYLOAD_BYTES)
+        .ws_max_frame_size(MAX_PAYLOAD_BYTES)
+        .max_buffer_size(MAX_QUEUED_PACKETS)
+        .build_layer();
+    sequencer::start(queue, io.clone(), bot, settings.bot_timeout);
+    io.ns("/", handlers::on_connect);
+    (layer, io)
+}
