@@ -1,0 +1,126 @@
+// The real bundle served by the real backend, used through headless Chromium
+// the way a person would use it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { expect } from './support/expect.mjs';
+
+import { startServer } from './support/server.mjs';
+import { connected, launch, lines, openChat, sendFromForm } from './support/browser.mjs';
+
+const QUESTION_REPLIES = ['Hello, ann!', 'We will be right with you to answer your question.'];
+
+let server;
+let browser;
+before(async () => {
+  [server, browser] = await Promise.all([startServer(), launch()]);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a message from page A reaches page B, followed by the bot replies in order', async () => {
+  const a = await openChat(browser, server.url);
+  const b = await openChat(browser, server.url);
+  await sendFromForm(a, 'ann', 'hello there?');
+
+  await expect(() => lines(b), (seen) => seen.length === 3);
+  const seen = await lines(b);
+  assert.deepEqual(seen.map((l) => [l.author, l.body, l.bot]), [
+    ['ann', 'hello there?', false],
+    ['ChatFriend', QUESTION_REPLIES[0], true],
+    ['ChatFriend', QUESTION_REPLIES[1], true],
+  ]);
+  assert.ok(seen.every((l) => /^\d\d:\d\d$/.test(l.time)), `timestamps: ${seen.map((l) => l.time)}`);
+  // The bot's lines look different from people's.
+  const [person, bot] = await b.getByTestId('message').evaluateAll((items) =>
+    items.slice(0, 2).map((li) => getComputedStyle(li).backgroundColor));
+  assert.notEqual(person, bot);
+  // The sender sees the same conversation and keeps the name for the next message.
+  await expect(() => lines(a), (mine) => mine.length === 3);
+  assert.equal(await a.getByTestId('name').inputValue(), 'ann');
+  assert.equal(await a.getByTestId('body').inputValue(), '');
+  assert.deepEqual([...a.problems, ...b.problems], []);
+  await a.context().close();
+  await b.context().close();
+});
+
+test('an incomplete form shows the error and sends nothing', async () => {
+  const page = await openChat(browser, server.url);
+  const error = page.getByTestId('error');
+  await page.getByTestId('send').click();
+  await expect(() => error.textContent(), (text) => text === 'Please complete the form to send a message');
+  await sendFromForm(page, 'ann', '   ');
+  assert.equal(await error.textContent(), 'Please complete the form to send a message');
+  await sendFromForm(page, '', 'no name');
+  assert.equal(await error.textContent(), 'Please complete the form to send a message');
+
+  // The next valid message clears the error, and is the first line anyone sees.
+  await sendFromForm(page, 'ann', 'now complete');
+  await expect(() => lines(page), (seen) => seen.length >= 1);
+  assert.equal((await lines(page))[0].body, 'now complete');
+  assert.equal(await error.textContent(), '');
+  await page.context().close();
+});
+
+test('Enter in the message field sends', async () => {
+  const page = await openChat(browser, server.url);
+  await page.getByTestId('name').fill('kim');
+  await page.getByTestId('body').fill('sent with enter');
+  await page.getByTestId('body').press('Enter');
+  await expect(() => lines(page), (seen) => seen.some((l) => l.body === 'sent with enter'));
+  await page.context().close();
+});
+
+test('HTML in a message is shown as text and never runs', async () => {
+  const a = await openChat(browser, server.url);
+  const b = await openChat(browser, server.url);
+  const attack = '<img src=x onerror=alert(1)>';
+  await sendFromForm(a, '<b>eve</b>', attack);
+  await expect(() => lines(b), (seen) => seen.length >= 1);
+  const [first] = await lines(b);
+  assert.equal(first.body, attack);
+  assert.equal(first.author, '<b>eve</b>');
+  assert.equal(await b.locator('[data-testid="messages"] img, [data-testid="messages"] b').count(), 0);
+  assert.deepEqual([...a.problems, ...b.problems], []);
+  await a.context().close();
+  await b.context().close();
+});
+
+test('the newest message is scrolled into view', async () => {
+  const a = await openChat(browser, server.url);
+  const b = await openChat(browser, server.url, { viewport: { width: 600, height: 360 } });
+  for (let i = 1; i <= 6; i += 1) {
+    await sendFromForm(a, 'lee', `line ${i} of a long conversation`);
+  }
+  await expect(() => lines(b), (seen) => seen.filter((l) => !l.bot).length === 6 && seen.length === 12);
+  const list = b.getByTestId('messages');
+  await expect(
+    () => list.evaluate((ol) => ({ overflow: ol.scrollHeight > ol.clientHeight, bottom: ol.scrollHeight - ol.scrollTop - ol.clientHeight })),
+    ({ overflow, bottom }) => overflow && bottom < 2,
+  );
+  await a.context().close();
+  await b.context().close();
+});
+
+test('after the backend restarts, the page reconnects and can send again', async () => {
+  const own = await startServer();
+  const page = await openChat(browser, own.url);
+  const status = page.getByTestId('connection-status');
+  await own.stop();
+  await expect(() => status.getAttribute('data-state'), (state) => state === 'reconnecting');
+
+  // A message typed while offline waits and goes out once the server is back.
+  await sendFromForm(page, 'ann', 'typed while offline');
+  const again = await startServer({ port: own.port });
+  try {
+    await connected(page, 20_000);
+    await expect(() => lines(page), (seen) => seen.some((l) => l.body === 'typed while offline'));
+    await sendFromForm(page, 'ann', 'hello after restart?');
+    await expect(() => lines(page), (seen) => seen.some((l) => l.body === 'hello after restart?'));
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+    await again.stop();
+  }
+});

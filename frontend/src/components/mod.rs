@@ -1,0 +1,11 @@
+//! The page's parts, one component per file.
+
+mod compose_form;
+mod connection_status;
+mod message_item;
+mod message_list;
+
+pub use compose_form::ComposeForm;
+pub use connection_status::ConnectionStatus;
+pub use message_item::MessageItem;
+pub use message_list::MessageList;
