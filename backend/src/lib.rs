@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
@@ -63,6 +64,12 @@ pub async fn run_with_bot(
     }
     let (router, io) = app(&settings, bot);
     tracing::info!(address = %listener.local_addr()?, "serving the chat");
+    // Chat frames are small and latency matters: never let Nagle hold them back.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;

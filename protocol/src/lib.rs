@@ -16,6 +16,8 @@ mod backoff;
 mod client;
 pub mod engineio;
 mod error;
+#[cfg(feature = "native")]
+pub mod native;
 pub mod socketio;
 
 pub use backoff::{Backoff, ReconnectConfig};

@@ -6,7 +6,9 @@
 //!   test: formatting, clippy (native and wasm32), unit tests, and the
 //!   end-to-end suites against the real server and headless Chromium.
 //! - `cargo xtask dist`: builds the bundle and the release server, for deployment.
+//! - `cargo xtask bench`: chat-server against the tutorial's Node.js server, side by side.
 
+mod bench;
 mod command;
 mod project;
 mod tasks;
@@ -14,7 +16,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <run [-- SERVER FLAGS] | test | dist>";
+const USAGE: &str = "usage: cargo xtask <run [-- SERVER FLAGS] | test | dist | bench>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("run") => tasks::run(&rest),
         Some("test") => tasks::test(),
         Some("dist") => tasks::dist(),
+        Some("bench") => bench::bench(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

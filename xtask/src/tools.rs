@@ -94,7 +94,7 @@ fn ensure_wasm_bindgen() -> anyhow::Result<()> {
 }
 
 /// `npm ci` in e2e/, again only when package-lock.json changed since the last one.
-fn ensure_npm_packages() -> anyhow::Result<()> {
+pub fn ensure_npm_packages() -> anyhow::Result<()> {
     if command::output(command::new("npm").arg("--version")).is_none() {
         bail!("npm is missing: install Node.js 20 or later (Debian: `apt-get install nodejs npm`)");
     }

@@ -1,5 +1,5 @@
-//! A native Socket.IO client for the tests: our own protocol core driven over
-//! tokio-tungstenite, and the real server started on port 0.
+//! The real server on port 0, and a client for it: our own native Socket.IO
+//! client, reading only the events a test asks for.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use chat_server::bot::ChatBot;
 use chat_server::{Settings, run_with_bot};
-use futures_util::{SinkExt as _, StreamExt as _};
-use protocol::{Client, ClientConfig, ClientEvent, Output};
+use protocol::native::Socket;
+use protocol::{ClientConfig, ClientEvent};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::oneshot;
 
 /// How long a test waits for an event before failing.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -40,116 +38,41 @@ pub async fn start(bot: Arc<dyn ChatBot>, settings: Settings) -> TestServer {
 }
 
 /// One connected client.
-pub struct TestClient {
-    emits: mpsc::UnboundedSender<(String, Value)>,
-    events: mpsc::UnboundedReceiver<(String, Value)>,
-}
+pub struct TestClient(Socket);
 
 impl TestClient {
     /// Connects to `server` and waits until it has joined `/`.
     pub async fn connect(server: &TestServer) -> Self {
-        let url = format!(
-            "ws://{}{}?{}",
-            server.addr,
-            protocol::DEFAULT_PATH,
-            protocol::WEBSOCKET_QUERY
-        );
-        let (emits, emit_rx) = mpsc::unbounded_channel();
-        let (event_tx, events) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        tokio::spawn(drive(url, emit_rx, event_tx, ready_tx));
-        tokio::time::timeout(PATIENCE, ready_rx)
+        let url = format!("http://{}", server.addr);
+        let socket = tokio::time::timeout(PATIENCE, Socket::connect(&url, ClientConfig::default()))
             .await
             .expect("connected in time")
-            .expect("driver alive");
-        Self { emits, events }
+            .expect("connected");
+        Self(socket)
     }
 
     /// Emits `event` with one argument.
     pub fn emit(&self, event: &str, arg: Value) {
-        self.emits.send((event.to_owned(), arg)).unwrap();
+        self.0.emit(event, vec![arg]);
     }
 
-    /// The next event named `name`, skipping others; panics after a while.
+    /// The first argument of the next event named `name`, skipping others;
+    /// panics after a while.
     pub async fn next(&mut self, name: &str) -> Value {
         let wanted = async {
             loop {
-                let (event, arg) = self.events.recv().await.expect("driver alive");
-                if event == name {
-                    return arg;
+                match self.0.next_event().await.expect("client alive") {
+                    ClientEvent::Event {
+                        name: event, args, ..
+                    } if event == name => {
+                        return args.into_iter().next().unwrap_or(Value::Null);
+                    }
+                    _ => {}
                 }
             }
         };
         tokio::time::timeout(PATIENCE, wanted)
             .await
             .unwrap_or_else(|_| panic!("no '{name}' event within {PATIENCE:?}"))
-    }
-}
-
-async fn drive(
-    url: String,
-    mut emits: mpsc::UnboundedReceiver<(String, Value)>,
-    events: mpsc::UnboundedSender<(String, Value)>,
-    ready: oneshot::Sender<()>,
-) {
-    let start = Instant::now();
-    let mut ready = Some(ready);
-    let mut client = Client::new(ClientConfig::default(), 7);
-    let mut socket = None;
-    client.connect(start.elapsed());
-    loop {
-        while let Some(output) = client.poll_output() {
-            match output {
-                Output::Open => {
-                    socket = tokio_tungstenite::connect_async(url.as_str())
-                        .await
-                        .ok()
-                        .map(|(ws, _)| ws);
-                    if socket.is_none() {
-                        client.on_transport_closed(start.elapsed());
-                    }
-                }
-                Output::Send(frame) => {
-                    if let Some(ws) = socket.as_mut() {
-                        let _ = ws.send(Message::text(frame)).await;
-                    }
-                }
-                Output::Close => socket = None,
-                Output::Event(ClientEvent::Connected { .. }) => {
-                    if let Some(ready) = ready.take() {
-                        let _ = ready.send(());
-                    }
-                }
-                Output::Event(ClientEvent::Event { name, mut args, .. }) => {
-                    let arg = if args.is_empty() {
-                        Value::Null
-                    } else {
-                        args.swap_remove(0)
-                    };
-                    if events.send((name, arg)).is_err() {
-                        return;
-                    }
-                }
-                Output::Event(_) => {}
-            }
-        }
-        let deadline = client
-            .poll_timeout()
-            .map_or(start + Duration::from_secs(3600), |at| start + at);
-        tokio::select! {
-            frame = async { socket.as_mut().unwrap().next().await }, if socket.is_some() => match frame {
-                Some(Ok(Message::Text(text))) => client.on_text(text.as_str(), start.elapsed()),
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => {
-                    socket = None;
-                    client.on_transport_closed(start.elapsed());
-                }
-            },
-            emit = emits.recv() => match emit {
-                Some((name, arg)) => client.emit(&name, vec![arg]),
-                None => return,
-            },
-            () = tokio::time::sleep_until(deadline) => client.on_timeout(start.elapsed()),
-        }
     }
 }

@@ -1,0 +1,268 @@
+//! One load scenario: connect, send, count, report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use protocol::native::Socket;
+use protocol::{ClientConfig, ClientEvent};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::{Latencies, ProcessStats};
+
+/// The tutorial's event, which every server under test speaks.
+const NEW_MESSAGE: &str = "newmessage";
+
+/// Connections opened at once; more would only queue in the kernel.
+const CONNECTING_AT_ONCE: usize = 64;
+
+/// What load to apply.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chat-bench",
+    about = "Load generator for Socket.IO chat servers"
+)]
+pub struct Load {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// How many clients connect. Default 50.
+    #[arg(long, default_value_t = 50)]
+    pub clients: usize,
+    /// How many messages each client sends; 0 keeps them idle. Default 20.
+    #[arg(long, default_value_t = 20)]
+    pub messages: usize,
+    /// Messages per second per client. Default 10.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// The server's process id, to report its memory and CPU from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Give up after this many seconds, counting what did not arrive as lost. Default 120.
+    #[arg(long, default_value_t = 120)]
+    pub timeout_secs: u64,
+    /// A name for this run, copied into the report.
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// What one run measured. Deliveries count `newmessage` events only; the
+/// bot's replies are load for the server but are not counted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The run's name.
+    pub label: String,
+    /// Clients connected.
+    pub clients: usize,
+    /// Messages each client sent.
+    pub messages_per_client: usize,
+    /// Seconds to connect every client.
+    pub connect_seconds: f64,
+    /// Messages sent, all clients together.
+    pub sent: u64,
+    /// Deliveries expected: every message to every client.
+    pub expected: u64,
+    /// Deliveries that arrived before the deadline.
+    pub delivered: u64,
+    /// `expected - delivered`.
+    pub lost: u64,
+    /// Send-to-delivery latency over every delivery.
+    pub latency: Latencies,
+    /// Deliveries per second from the first send to the last delivery.
+    pub deliveries_per_second: f64,
+    /// Whether the hard timeout ended the run.
+    pub timed_out: bool,
+    /// The server's costs, when its process id was given.
+    pub server: Option<ServerCost>,
+}
+
+/// What the server process spent.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServerCost {
+    /// Peak resident memory, in KiB.
+    pub peak_rss_kib: u64,
+    /// Resident memory added by the connections, per connection, in KiB.
+    pub rss_per_connection_kib: f64,
+    /// CPU seconds used during the run (connecting and messaging).
+    pub cpu_seconds: f64,
+    /// CPU microseconds per delivered message (0 when idle).
+    pub cpu_micros_per_delivery: f64,
+}
+
+/// Runs `load` and reports; errors only when not a single client can connect.
+pub async fn run(load: &Load) -> anyhow::Result<Report> {
+    let before = load.server_pid.and_then(ProcessStats::read);
+    let started = Instant::now();
+    let sockets = connect_all(load).await?;
+    let connect_seconds = started.elapsed().as_secs_f64();
+    let connected = load.server_pid.and_then(ProcessStats::read);
+
+    let clients = sockets.len();
+    let expected = (clients * clients * load.messages) as u64;
+    let origin = Instant::now();
+    let send_time = Duration::from_secs_f64(load.messages as f64 / load.rate.max(0.001));
+    let deadline = origin + send_time + Duration::from_secs(load.timeout_secs);
+
+    let mut tasks = Vec::with_capacity(clients);
+    for (index, socket) in sockets.into_iter().enumerate() {
+        let client = Client {
+            index,
+            clients,
+            messages: load.messages,
+            rate: load.rate,
+            origin,
+            deadline,
+        };
+        tasks.push(tokio::spawn(client.run(socket)));
+    }
+    let mut latencies = Vec::with_capacity(expected as usize);
+    let mut last_delivery = origin;
+    let mut sent = 0;
+    let mut timed_out = false;
+    for task in tasks {
+        let outcome = task.await?;
+        sent += outcome.sent;
+        latencies.extend(outcome.latencies);
+        last_delivery = last_delivery.max(outcome.last_delivery);
+        timed_out |= outcome.timed_out;
+    }
+    let after = load.server_pid.and_then(ProcessStats::read);
+
+    let delivered = latencies.len() as u64;
+    let active = last_delivery
+        .saturating_duration_since(origin)
+        .as_secs_f64();
+    let server = match (before, connected, after) {
+        (Some(before), Some(connected), Some(after)) => {
+            let cpu_seconds = after.cpu_seconds - before.cpu_seconds;
+            Some(ServerCost {
+                peak_rss_kib: after.peak_rss_kib,
+                rss_per_connection_kib: connected.rss_kib.saturating_sub(before.rss_kib) as f64
+                    / clients.max(1) as f64,
+                cpu_seconds,
+                cpu_micros_per_delivery: if delivered == 0 {
+                    0.0
+                } else {
+                    cpu_seconds * 1e6 / delivered as f64
+                },
+            })
+        }
+        _ => None,
+    };
+    Ok(Report {
+        label: load.label.clone(),
+        clients,
+        messages_per_client: load.messages,
+        connect_seconds,
+        sent,
+        expected,
+        delivered,
+        lost: expected.saturating_sub(delivered),
+        latency: Latencies::of(latencies),
+        deliveries_per_second: if active > 0.0 {
+            delivered as f64 / active
+        } else {
+            0.0
+        },
+        timed_out,
+        server,
+    })
+}
+
+async fn connect_all(load: &Load) -> anyhow::Result<Vec<Socket>> {
+    let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    let config = ClientConfig {
+        connect_timeout: Duration::from_secs(load.timeout_secs.max(1)),
+        ..ClientConfig::default()
+    };
+    let mut pending = Vec::with_capacity(load.clients);
+    for _ in 0..load.clients {
+        let gate = gate.clone();
+        let url = load.url.clone();
+        let config = config.clone();
+        pending.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            Socket::connect(&url, config).await
+        }));
+    }
+    let mut sockets = Vec::with_capacity(load.clients);
+    for task in pending {
+        sockets.push(task.await??);
+    }
+    Ok(sockets)
+}
+
+/// One simulated user: sends on a schedule and times what it receives.
+struct Client {
+    index: usize,
+    clients: usize,
+    messages: usize,
+    rate: f64,
+    origin: Instant,
+    deadline: Instant,
+}
+
+struct Outcome {
+    sent: u64,
+    latencies: Vec<u64>,
+    last_delivery: Instant,
+    timed_out: bool,
+}
+
+impl Client {
+    async fn run(self, mut socket: Socket) -> Outcome {
+        let wanted = self.clients * self.messages;
+        let period = Duration::from_secs_f64(1.0 / self.rate.max(0.001));
+        // Spread clients over one period so they do not all send in the same instant.
+        let offset = period.mul_f64(self.index as f64 / self.clients as f64);
+        let mut next_send = self.origin + offset;
+        let mut outcome = Outcome {
+            sent: 0,
+            latencies: Vec::with_capacity(wanted),
+            last_delivery: self.origin,
+            timed_out: false,
+        };
+        while outcome.latencies.len() < wanted || (outcome.sent as usize) < self.messages {
+            let sending = (outcome.sent as usize) < self.messages;
+            let wake = if sending { next_send } else { self.deadline };
+            tokio::select! {
+                () = tokio::time::sleep_until(wake), if sending => {
+                    let body = format!("{} {} {}", self.index, outcome.sent, self.origin.elapsed().as_micros());
+                    socket.emit(NEW_MESSAGE, vec![json!({"user": format!("bench{}", self.index), "body": body})]);
+                    outcome.sent += 1;
+                    next_send += period;
+                }
+                event = socket.next_event() => match event {
+                    Some(ClientEvent::Event { name, args, .. }) if name == NEW_MESSAGE => {
+                        if let Some(sent_at) = args.first().and_then(sent_at_micros) {
+                            let now = self.origin.elapsed().as_micros() as u64;
+                            outcome.latencies.push(now.saturating_sub(sent_at));
+                            outcome.last_delivery = Instant::now();
+                        }
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                () = tokio::time::sleep_until(self.deadline) => {
+                    outcome.timed_out = true;
+                    break;
+                }
+            }
+        }
+        outcome
+    }
+}
+
+/// The send time a bench message carries in its body: `client seq micros`.
+fn sent_at_micros(message: &Value) -> Option<u64> {
+    message
+        .get("body")?
+        .as_str()?
+        .split(' ')
+        .nth(2)?
+        .parse()
+        .ok()
+}

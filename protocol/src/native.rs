@@ -1,0 +1,289 @@
+//! A native client: the [`Client`] core driven over a tokio WebSocket.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), protocol::native::ConnectError> {
+//! use protocol::{ClientConfig, native::Socket};
+//! let mut socket = Socket::connect("http://127.0.0.1:3000", ClientConfig::default()).await?;
+//! socket.emit("newmessage", vec![serde_json::json!({"user": "ann", "body": "hi"})]);
+//! while let Some(event) = socket.next_event().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Output};
+
+/// Why [`Socket::connect`] gave up.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    /// The URL is not `http://`, `https://`, `ws://` or `wss://`.
+    #[error("unsupported URL {0:?}: expected http(s):// or ws(s)://")]
+    BadUrl(String),
+    /// The server refused the namespace (its middleware said no).
+    #[error("connection refused: {0}")]
+    Refused(String),
+    /// No connection within the configured connect timeout and attempts.
+    #[error("could not connect")]
+    GaveUp,
+}
+
+/// Why an emit with an ack got no answer.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AckError {
+    /// The timeout passed first.
+    #[error("no acknowledgement in time")]
+    TimedOut,
+    /// The socket was dropped before the answer came.
+    #[error("the socket is closed")]
+    Closed,
+}
+
+enum Command {
+    Emit {
+        event: String,
+        args: Vec<Value>,
+    },
+    EmitWithAck {
+        event: String,
+        args: Vec<Value>,
+        timeout: Duration,
+        reply: oneshot::Sender<Result<Vec<Value>, AckError>>,
+    },
+}
+
+/// A connected Socket.IO client. It reconnects by itself; dropping it closes
+/// the connection.
+#[derive(Debug)]
+pub struct Socket {
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::UnboundedReceiver<ClientEvent>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Emit { event, .. } | Self::EmitWithAck { event, .. } => {
+                f.debug_struct("Command").field("event", event).finish()
+            }
+        }
+    }
+}
+
+impl Socket {
+    /// Connects to the Socket.IO server at `base` (for example
+    /// `http://127.0.0.1:3000`) over WebSocket and waits until the namespace
+    /// is joined. Events that arrive before the caller reads them are kept.
+    pub async fn connect(base: &str, config: ClientConfig) -> Result<Self, ConnectError> {
+        let url = websocket_url(base)?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, mut events) = mpsc::unbounded_channel();
+        tokio::spawn(drive(url, config, command_rx, event_tx));
+        let mut early = Vec::new();
+        loop {
+            match events.recv().await {
+                Some(ClientEvent::Connected { sid }) => {
+                    early.push(ClientEvent::Connected { sid });
+                    break;
+                }
+                Some(ClientEvent::ConnectError { message }) => {
+                    return Err(ConnectError::Refused(message));
+                }
+                Some(ClientEvent::StateChanged(ConnectionState::Closed)) | None => {
+                    return Err(ConnectError::GaveUp);
+                }
+                Some(other) => early.push(other),
+            }
+        }
+        // Put back what arrived before `Connected`, ahead of anything later.
+        let (replay, rest) = mpsc::unbounded_channel();
+        for event in early {
+            let _ = replay.send(event);
+        }
+        tokio::spawn(forward(events, replay));
+        Ok(Self {
+            commands,
+            events: rest,
+        })
+    }
+
+    /// Emits `event` with `args`; kept and sent on reconnect while offline.
+    pub fn emit(&self, event: &str, args: Vec<Value>) {
+        let _ = self.commands.send(Command::Emit {
+            event: event.to_owned(),
+            args,
+        });
+    }
+
+    /// Emits `event` with `args` and waits for the server's answer, at most `timeout`.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, AckError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::EmitWithAck {
+            event: event.to_owned(),
+            args,
+            timeout,
+            reply,
+        };
+        self.commands.send(command).map_err(|_| AckError::Closed)?;
+        answer.await.unwrap_or(Err(AckError::Closed))
+    }
+
+    /// The next thing that happened, or `None` once the client has given up.
+    pub async fn next_event(&mut self) -> Option<ClientEvent> {
+        self.events.recv().await
+    }
+}
+
+async fn forward(
+    mut from: mpsc::UnboundedReceiver<ClientEvent>,
+    to: mpsc::UnboundedSender<ClientEvent>,
+) {
+    while let Some(event) = from.recv().await {
+        if to.send(event).is_err() {
+            return;
+        }
+    }
+}
+
+/// `ws(s)://host:port/socket.io/?EIO=4&transport=websocket` from a base URL.
+fn websocket_url(base: &str) -> Result<String, ConnectError> {
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| ConnectError::BadUrl(base.to_owned()))?;
+    let scheme = match scheme {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return Err(ConnectError::BadUrl(base.to_owned())),
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    Ok(format!(
+        "{scheme}://{host}{}?{}",
+        crate::DEFAULT_PATH,
+        crate::WEBSOCKET_QUERY
+    ))
+}
+
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn drive(
+    url: String,
+    config: ClientConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+) {
+    let start = Instant::now();
+    // Each process hashes with fresh random keys: a cheap jitter seed.
+    let seed =
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), &url);
+    let mut client = Client::new(config, seed);
+    let mut socket: Option<WebSocket> = None;
+    let mut acks: HashMap<AckId, oneshot::Sender<Result<Vec<Value>, AckError>>> = HashMap::new();
+    client.connect(start.elapsed());
+    loop {
+        while let Some(output) = client.poll_output() {
+            match output {
+                Output::Open => {
+                    match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+                        .await
+                    {
+                        Ok((opened, _)) => socket = Some(opened),
+                        Err(_) => client.on_transport_closed(start.elapsed()),
+                    }
+                }
+                Output::Send(frame) => {
+                    let sent = match socket.as_mut() {
+                        Some(open) => open.send(Message::text(frame)).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent {
+                        socket = None;
+                        client.on_transport_closed(start.elapsed());
+                    }
+                }
+                Output::Close => socket = None,
+                Output::Event(ClientEvent::Ack { id, args }) => {
+                    if let Some(reply) = acks.remove(&id) {
+                        let _ = reply.send(Ok(args));
+                    }
+                }
+                Output::Event(ClientEvent::AckTimedOut { id }) => {
+                    if let Some(reply) = acks.remove(&id) {
+                        let _ = reply.send(Err(AckError::TimedOut));
+                    }
+                }
+                Output::Event(event) => {
+                    let closed =
+                        matches!(event, ClientEvent::StateChanged(ConnectionState::Closed));
+                    // Nobody listening is fine: the owner may only emit.
+                    let _ = events.send(event);
+                    if closed {
+                        return;
+                    }
+                }
+            }
+        }
+        let deadline = client
+            .poll_timeout()
+            .map_or(start + Duration::from_secs(86_400), |at| start + at);
+        tokio::select! {
+            frame = async { socket.as_mut()?.next().await }, if socket.is_some() => match frame {
+                Some(Ok(Message::Text(text))) => client.on_text(text.as_str(), start.elapsed()),
+                Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                    socket = None;
+                    client.on_transport_closed(start.elapsed());
+                }
+                Some(Ok(_)) => {}
+            },
+            command = commands.recv() => match command {
+                Some(Command::Emit { event, args }) => client.emit(&event, args),
+                Some(Command::EmitWithAck { event, args, timeout, reply }) => {
+                    let id = client.emit_with_ack(&event, args, Some(timeout), start.elapsed());
+                    acks.insert(id, reply);
+                }
+                None => {
+                    client.disconnect();
+                    if let (Some(open), Some(Output::Send(frame))) = (socket.as_mut(), client.poll_output()) {
+                        let _ = open.send(Message::text(frame)).await;
+                        let _ = open.close(None).await;
+                    }
+                    return;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => client.on_timeout(start.elapsed()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls_come_from_http_bases() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:3000").unwrap(),
+            "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            websocket_url("https://chat.example/").unwrap(),
+            "wss://chat.example/socket.io/?EIO=4&transport=websocket"
+        );
+        assert!(websocket_url("ftp://x").is_err());
+        assert!(websocket_url("localhost:3000").is_err());
+    }
+}
