@@ -53,6 +53,10 @@ enum Command {
         event: String,
         args: Vec<Value>,
     },
+    Ack {
+        id: AckId,
+        args: Vec<Value>,
+    },
     EmitWithAck {
         event: String,
         args: Vec<Value>,
@@ -75,6 +79,7 @@ impl std::fmt::Debug for Command {
             Self::Emit { event, .. } | Self::EmitWithAck { event, .. } => {
                 f.debug_struct("Command").field("event", event).finish()
             }
+            Self::Ack { id, .. } => f.debug_struct("Command").field("ack", id).finish(),
         }
     }
 }
@@ -122,6 +127,12 @@ impl Socket {
             event: event.to_owned(),
             args,
         });
+    }
+
+    /// Answers an event the server emitted with an ack id
+    /// ([`ClientEvent::Event::ack`]).
+    pub fn ack(&self, id: AckId, args: Vec<Value>) {
+        let _ = self.commands.send(Command::Ack { id, args });
     }
 
     /// Emits `event` with `args` and waits for the server's answer, at most `timeout`.
@@ -251,6 +262,7 @@ async fn drive(
             },
             command = commands.recv() => match command {
                 Some(Command::Emit { event, args }) => client.emit(&event, args),
+                Some(Command::Ack { id, args }) => client.ack(id, args),
                 Some(Command::EmitWithAck { event, args, timeout, reply }) => {
                     let id = client.emit_with_ack(&event, args, Some(timeout), start.elapsed());
                     acks.insert(id, reply);

@@ -75,7 +75,13 @@ pub fn test() -> anyhow::Result<()> {
     let mut totals = Totals::default();
     step("unit and integration tests (cargo test)");
     let cargo_ok = command::run_scanning(
-        command::new("cargo").args(["test", "--workspace", "--exclude", "frontend"]),
+        command::new("cargo").args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "frontend",
+            "--all-features",
+        ]),
         |line| totals.read_cargo(line),
     )?;
 
