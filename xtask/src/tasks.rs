@@ -51,6 +51,7 @@ pub fn test() -> anyhow::Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--",
         "-D",
         "warnings",
