@@ -22,6 +22,7 @@ after(async () => {
 test('a message from page A reaches page B, followed by the bot replies in order', async () => {
   const a = await openChat(browser, server.url);
   const b = await openChat(browser, server.url);
+  assert.equal(await a.getByTestId('connection-status').getAttribute('data-transport'), 'websocket');
   await sendFromForm(a, 'ann', 'hello there?');
 
   await expect(() => lines(b), (seen) => seen.length === 3);
@@ -101,6 +102,27 @@ test('the newest message is scrolled into view', async () => {
   );
   await a.context().close();
   await b.context().close();
+});
+
+test('where WebSocket is blocked, the page falls back to long-polling and chats', async () => {
+  const own = await startServer({ args: ['--transports', 'polling'] });
+  try {
+    const a = await openChat(browser, own.url);
+    const b = await openChat(browser, own.url);
+    for (const page of [a, b]) {
+      const status = page.getByTestId('connection-status');
+      assert.equal(await status.getAttribute('data-transport'), 'polling');
+      assert.equal(await status.textContent(), 'Connected (long-polling)');
+    }
+    await sendFromForm(a, 'ann', 'hello there?');
+    await expect(() => lines(b), (seen) => seen.length === 3);
+    assert.deepEqual((await lines(b)).map((l) => l.body), ['hello there?', ...QUESTION_REPLIES]);
+    assert.deepEqual([...a.problems, ...b.problems], []);
+    await a.context().close();
+    await b.context().close();
+  } finally {
+    await own.stop();
+  }
 });
 
 test('after the backend restarts, the page reconnects and can send again', async () => {

@@ -2,7 +2,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use crate::hub::RateLimit;
 
@@ -39,6 +39,33 @@ pub struct Config {
     /// Messages per second a client may keep sending after a burst. Default 2.
     #[arg(long, env = "MESSAGES_PER_SECOND", default_value_t = DEFAULT_MESSAGES_PER_SECOND)]
     pub messages_per_second: f64,
+    /// Socket.IO transports to accept, comma-separated. Default both.
+    #[arg(
+        long,
+        env = "TRANSPORTS",
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [Transport::Polling, Transport::Websocket]
+    )]
+    pub transports: Vec<Transport>,
+}
+
+/// A Socket.IO transport the server can accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Polling => "polling",
+            Self::Websocket => "websocket",
+        })
+    }
 }
 
 impl Config {
@@ -51,6 +78,8 @@ impl Config {
                 burst: self.message_burst,
                 per_second: self.messages_per_second,
             },
+            polling: self.transports.contains(&Transport::Polling),
+            websocket: self.transports.contains(&Transport::Websocket),
         }
     }
 }
@@ -64,6 +93,10 @@ pub struct Settings {
     pub bot_timeout: Duration,
     /// How fast each client may send. Default: bursts of 10, then 2 per second.
     pub rate_limit: RateLimit,
+    /// Accept HTTP long-polling. Default true.
+    pub polling: bool,
+    /// Accept WebSocket. Default true. With neither, both are accepted.
+    pub websocket: bool,
 }
 
 impl Default for Settings {
@@ -75,6 +108,8 @@ impl Default for Settings {
                 burst: DEFAULT_MESSAGE_BURST,
                 per_second: DEFAULT_MESSAGES_PER_SECOND,
             },
+            polling: true,
+            websocket: true,
         }
     }
 }

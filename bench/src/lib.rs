@@ -4,6 +4,6 @@ mod load;
 mod process;
 mod stats;
 
-pub use load::{Load, Report, run};
+pub use load::{Load, Report, Transport, run};
 pub use process::ProcessStats;
 pub use stats::Latencies;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use protocol::native::Socket;
-use protocol::{ClientConfig, ClientEvent};
+use protocol::{ClientConfig, ClientEvent, Transports};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -47,6 +47,18 @@ pub struct Load {
     /// A name for this run, copied into the report.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// The transport every client uses. Default websocket.
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    pub transport: Transport,
+}
+
+/// The transport the clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// One WebSocket per client.
+    Websocket,
+    /// HTTP long-polling.
+    Polling,
 }
 
 /// What one run measured. Deliveries count `newmessage` events only; the
@@ -176,6 +188,10 @@ async fn connect_all(load: &Load) -> anyhow::Result<Vec<Socket>> {
     let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     let config = ClientConfig {
         connect_timeout: Duration::from_secs(load.timeout_secs.max(1)),
+        transports: match load.transport {
+            Transport::Websocket => Transports::WebSocketOnly,
+            Transport::Polling => Transports::PollingOnly,
+        },
         ..ClientConfig::default()
     };
     let mut pending = Vec::with_capacity(load.clients);

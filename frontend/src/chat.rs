@@ -3,7 +3,7 @@
 //! components only read them and call [`Chat::send`].
 
 use leptos::prelude::*;
-use protocol::{ClientEvent, ConnectionState};
+use protocol::{ClientEvent, ConnectionState, TransportKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shared::events::{BOT_MESSAGE, CHAT_ERROR, NEW_MESSAGE};
@@ -29,6 +29,9 @@ pub struct Chat {
     pub entries: RwSignal<Vec<Entry>>,
     /// Where the connection stands.
     pub status: RwSignal<ConnectionState>,
+    /// What carries the connection once it is up: WebSocket, or long-polling
+    /// where WebSocket is blocked.
+    pub transport: RwSignal<Option<TransportKind>>,
     /// The error to show under the form: the form's own check or the server's refusal.
     pub error: RwSignal<Option<String>>,
     socket: SocketHandle,
@@ -39,6 +42,7 @@ impl Chat {
     pub fn connect() -> Self {
         let entries = RwSignal::new(Vec::new());
         let status = RwSignal::new(ConnectionState::Connecting);
+        let transport = RwSignal::new(None);
         let error = RwSignal::new(None);
         let socket = socket::connect(move |event| match event {
             ClientEvent::StateChanged(state) => status.set(state),
@@ -63,18 +67,21 @@ impl Chat {
                 }
                 _ => {}
             },
+            ClientEvent::Connected {
+                transport: carrier, ..
+            } => transport.set(Some(carrier)),
             ClientEvent::ConnectError { message } => error.set(Some(message)),
             ClientEvent::ProtocolError(problem) => {
                 leptos::logging::warn!("protocol error from the server: {problem}");
             }
-            ClientEvent::Connected { .. }
-            | ClientEvent::Disconnected { .. }
+            ClientEvent::Disconnected { .. }
             | ClientEvent::Ack { .. }
             | ClientEvent::AckTimedOut { .. } => {}
         });
         Self {
             entries,
             status,
+            transport,
             error,
             socket,
         }

@@ -5,10 +5,13 @@
 //! - call [`Client::connect`] once, then loop: act on every [`Output`] from
 //!   [`Client::poll_output`], and call [`Client::on_timeout`] when the time from
 //!   [`Client::poll_timeout`] has come;
-//! - report what the transport does: [`Client::on_text`] for each text frame,
+//! - report what the WebSocket does: [`Client::on_text`] for each text frame,
 //!   [`Client::on_transport_closed`] when it closes or fails *by itself*. A
 //!   transport the core asked to close with [`Output::Close`] is simply dropped
-//!   and not reported, so a late close can never be mistaken for the next one.
+//!   and not reported, so a late close can never be mistaken for the next one;
+//! - for long-polling, make each [`Output::Request`] and report its outcome
+//!   with [`Client::on_response`]. Several may be in flight at once (one GET,
+//!   one POST); after [`Output::Close`], their answers may be dropped.
 //!
 //! Time is a [`Duration`] since any fixed origin the driver chooses.
 
@@ -19,6 +22,9 @@ use serde_json::Value;
 
 use crate::backoff::{Backoff, ReconnectConfig};
 use crate::socketio::{Packet, PacketKind};
+use crate::transport::{
+    Answered, PollRequest, Polling, RECORD_SEPARATOR, TransportKind, Transports,
+};
 use crate::{DecodeError, engineio};
 
 /// Identifies an emit that asked for an acknowledgement.
@@ -36,6 +42,8 @@ pub struct ClientConfig {
     /// How long opening the transport and joining the namespace may take
     /// before the attempt counts as failed. Default 20 s, as in the JavaScript client.
     pub connect_timeout: Duration,
+    /// Which transports to use. Default: WebSocket, falling back to long-polling.
+    pub transports: Transports,
 }
 
 impl Default for ClientConfig {
@@ -45,6 +53,7 @@ impl Default for ClientConfig {
             auth: None,
             reconnect: ReconnectConfig::default(),
             connect_timeout: Duration::from_secs(20),
+            transports: Transports::default(),
         }
     }
 }
@@ -76,6 +85,8 @@ pub enum ClientEvent {
     Connected {
         /// The Socket.IO session id the server gave.
         sid: String,
+        /// What carries the session.
+        transport: TransportKind,
     },
     /// The connection was lost after it had been established.
     Disconnected {
@@ -117,11 +128,16 @@ pub enum ClientEvent {
 /// What the driver must do next, in order.
 #[derive(Debug)]
 pub enum Output {
-    /// Open a new transport (a WebSocket to the Engine.IO endpoint).
+    /// Open a WebSocket to the Engine.IO endpoint
+    /// ([`DEFAULT_PATH`](crate::DEFAULT_PATH)`?`[`WEBSOCKET_QUERY`](crate::WEBSOCKET_QUERY)).
     Open,
-    /// Send this text frame on the open transport.
+    /// Send this text frame on the open WebSocket.
     Send(String),
-    /// Close and drop the transport; do not report its closing.
+    /// Make this long-polling HTTP request and report its outcome with
+    /// [`Client::on_response`].
+    Request(PollRequest),
+    /// Close and drop the transport (or abandon the polling requests); do not
+    /// report its closing.
     Close,
     /// Tell the application.
     Event(ClientEvent),
@@ -166,6 +182,15 @@ pub struct Client {
     max_payload: usize,
     /// The state last reported through [`ClientEvent::StateChanged`].
     reported: ConnectionState,
+    /// The transport of the current attempt, if one is open or opening.
+    transport: Option<TransportKind>,
+    /// Long-polling bookkeeping, used while `transport` is polling.
+    polling: Polling,
+    /// Ids for polling requests; never reused within a client.
+    next_request: u64,
+    /// Set once a WebSocket failed before its handshake, with
+    /// [`Transports::WebSocketWithFallback`]: use long-polling from then on.
+    websocket_failed: bool,
 }
 
 impl Client {
@@ -173,6 +198,7 @@ impl Client {
     /// the reconnection jitter; give each client a different one.
     pub fn new(config: ClientConfig, seed: u64) -> Self {
         let backoff = Backoff::new(config.reconnect.clone(), seed);
+        let polling = Polling::new(format!("{:x}-", seed & 0xffff_ffff));
         Self {
             config,
             phase: Phase::Idle,
@@ -185,7 +211,16 @@ impl Client {
             ping_window: Duration::ZERO,
             max_payload: 1_000_000,
             reported: ConnectionState::Idle,
+            transport: None,
+            polling,
+            next_request: 0,
+            websocket_failed: false,
         }
+    }
+
+    /// What carries the session now, if anything.
+    pub fn transport(&self) -> Option<TransportKind> {
+        self.transport
     }
 
     /// Where the connection stands.
@@ -307,34 +342,85 @@ impl Client {
         self.sync_state();
     }
 
-    /// The transport closed or failed by itself.
+    /// The WebSocket closed or failed by itself.
     pub fn on_transport_closed(&mut self, now: Duration) {
-        if matches!(
-            self.phase,
-            Phase::Opening { .. } | Phase::Joining { .. } | Phase::Connected
-        ) {
+        if self.transport == Some(TransportKind::WebSocket)
+            && matches!(
+                self.phase,
+                Phase::Opening { .. } | Phase::Joining { .. } | Phase::Connected
+            )
+        {
             self.transport_lost(now, "transport closed");
         }
         self.sync_state();
     }
 
-    /// A text frame arrived on the transport.
+    /// A text frame arrived on the WebSocket.
     pub fn on_text(&mut self, frame: &str, now: Duration) {
+        if self.transport == Some(TransportKind::WebSocket) {
+            self.receive(frame, now);
+        }
+        self.sync_state();
+    }
+
+    /// A polling request finished: `Ok` with the response body when the server
+    /// answered 200, `Err(())` when the request failed in any way.
+    pub fn on_response(&mut self, id: u64, response: Result<String, ()>, now: Duration) {
+        if self.transport == Some(TransportKind::Polling) {
+            match (self.polling.answer(id), response) {
+                (Answered::Stale, _) => {}
+                (_, Err(())) => self.drop_transport(now, "polling request failed"),
+                (Answered::Get, Ok(payload)) => {
+                    for frame in payload.split(RECORD_SEPARATOR) {
+                        // Stop at the first frame that ends the session.
+                        if !self.receive(frame, now)
+                            || self.transport != Some(TransportKind::Polling)
+                        {
+                            break;
+                        }
+                    }
+                    self.pump();
+                }
+                (Answered::Post, Ok(_)) => self.pump(),
+            }
+        }
+        self.sync_state();
+    }
+
+    /// Handles one frame from the server; `false` if it cost the connection.
+    fn receive(&mut self, frame: &str, now: Duration) -> bool {
         if matches!(
             self.phase,
             Phase::Idle | Phase::Closed | Phase::Waiting { .. }
         ) {
-            return;
+            return false;
         }
         match self.handle_frame(frame, now) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(error) => {
                 self.out
                     .push_back(Output::Event(ClientEvent::ProtocolError(error)));
                 self.drop_transport(now, "parse error");
+                false
             }
         }
-        self.sync_state();
+    }
+
+    /// Issues the polling requests that can go out now.
+    fn pump(&mut self) {
+        if self.transport != Some(TransportKind::Polling) {
+            return;
+        }
+        if let Some(post) = self.polling.next_post(self.next_request) {
+            self.next_request += 1;
+            self.out.push_back(Output::Request(post));
+        }
+        if matches!(self.phase, Phase::Joining { .. } | Phase::Connected)
+            && let Some(get) = self.polling.next_get(self.next_request)
+        {
+            self.next_request += 1;
+            self.out.push_back(Output::Request(get));
+        }
     }
 
     fn handle_frame(&mut self, frame: &str, now: Duration) -> Result<(), DecodeError> {
@@ -354,6 +440,7 @@ impl Client {
                     );
                     self.ping_deadline = Some(now + self.ping_window);
                     self.max_payload = handshake.max_payload;
+                    self.polling.sid = Some(handshake.sid);
                     let join = Packet::connect(&self.config.namespace, self.config.auth.clone());
                     self.send_packet(&join);
                     self.phase = Phase::Joining { deadline };
@@ -386,8 +473,9 @@ impl Client {
                         .to_owned();
                     self.phase = Phase::Connected;
                     self.backoff.reset();
+                    let transport = self.transport.unwrap_or(TransportKind::WebSocket);
                     self.out
-                        .push_back(Output::Event(ClientEvent::Connected { sid }));
+                        .push_back(Output::Event(ClientEvent::Connected { sid, transport }));
                     while let Some(packet) = self.buffer.pop_front() {
                         self.send_packet(&packet);
                     }
@@ -455,7 +543,12 @@ impl Client {
     }
 
     fn send_frame(&mut self, frame: String) {
-        self.out.push_back(Output::Send(frame));
+        if self.transport == Some(TransportKind::Polling) {
+            self.polling.queue(frame);
+            self.pump();
+        } else {
+            self.out.push_back(Output::Send(frame));
+        }
     }
 
     fn open_transport(&mut self, now: Duration) {
@@ -463,7 +556,21 @@ impl Client {
             deadline: now + self.config.connect_timeout,
         };
         self.ping_deadline = None;
-        self.out.push_back(Output::Open);
+        let polling = match self.config.transports {
+            Transports::WebSocketOnly => false,
+            Transports::PollingOnly => true,
+            Transports::WebSocketWithFallback => self.websocket_failed,
+        };
+        if polling {
+            self.transport = Some(TransportKind::Polling);
+            self.polling.reset();
+            let handshake = self.polling.handshake(self.next_request);
+            self.next_request += 1;
+            self.out.push_back(Output::Request(handshake));
+        } else {
+            self.transport = Some(TransportKind::WebSocket);
+            self.out.push_back(Output::Open);
+        }
     }
 
     /// Closes the transport on the core's own decision, then reconnects.
@@ -473,6 +580,14 @@ impl Client {
     }
 
     fn transport_lost(&mut self, now: Duration, reason: &str) {
+        if matches!(self.phase, Phase::Opening { .. })
+            && self.transport == Some(TransportKind::WebSocket)
+            && self.config.transports == Transports::WebSocketWithFallback
+        {
+            self.websocket_failed = true;
+        }
+        self.transport = None;
+        self.polling.reset();
         if self.phase == Phase::Connected {
             let reason = reason.to_owned();
             self.out

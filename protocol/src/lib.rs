@@ -7,9 +7,10 @@
 //! a native driver both run the same core, so everything protocol-related is
 //! unit-tested here without a network.
 //!
-//! Not yet covered (the client issue completes them): HTTP long-polling as a
-//! transport and binary attachments. Binary packets are decoded far enough to
-//! be reported, never to crash.
+//! Transports: WebSocket and HTTP long-polling, WebSocket first with a
+//! fallback to polling by default. Not yet covered: upgrading a polling
+//! session to WebSocket, and binary attachments (binary packets are decoded
+//! far enough to be reported, never to crash).
 #![warn(missing_docs)]
 
 mod backoff;
@@ -19,10 +20,12 @@ mod error;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod socketio;
+mod transport;
 
 pub use backoff::{Backoff, ReconnectConfig};
 pub use client::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Output};
 pub use error::DecodeError;
+pub use transport::{PollRequest, RECORD_SEPARATOR, TransportKind, Transports};
 
 /// The path the Engine.IO server listens on, as both official implementations default to.
 pub const DEFAULT_PATH: &str = "/socket.io/";

@@ -39,12 +39,14 @@ fn closes(outputs: &[Output]) -> usize {
         .count()
 }
 
+/// WebSocket only, with predictable reconnection delays.
 fn no_jitter() -> ClientConfig {
     ClientConfig {
         reconnect: ReconnectConfig {
             randomization: 0.0,
             ..ReconnectConfig::default()
         },
+        transports: protocol::Transports::WebSocketOnly,
         ..ClientConfig::default()
     }
 }
@@ -73,7 +75,7 @@ fn joins_the_namespace_after_the_engine_handshake() {
 
     client.on_text(r#"40{"sid":"sio1"}"#, ms(20));
     let out = drain(&mut client);
-    assert!(matches!(&out[0], Output::Event(ClientEvent::Connected { sid }) if sid == "sio1"));
+    assert!(matches!(&out[0], Output::Event(ClientEvent::Connected { sid, .. }) if sid == "sio1"));
     assert!(matches!(
         out.last(),
         Some(Output::Event(ClientEvent::StateChanged(
@@ -346,7 +348,7 @@ fn a_limited_client_gives_up() {
             max_attempts: Some(1),
             ..ReconnectConfig::default()
         },
-        ..ClientConfig::default()
+        ..no_jitter()
     };
     let mut client = Client::new(config, 1);
     client.connect(ms(0));
@@ -374,5 +376,185 @@ fn arbitrary_frames_never_panic() {
         client.on_text(&format!("4{frame}"), ms(1));
         client.on_text(&frame, ms(1));
         drain(&mut client);
+    }
+}
+
+mod polling {
+    use protocol::{PollRequest, TransportKind, Transports};
+
+    use super::*;
+
+    fn polling_only() -> ClientConfig {
+        ClientConfig {
+            transports: Transports::PollingOnly,
+            ..no_jitter()
+        }
+    }
+
+    fn requests(outputs: &[Output]) -> Vec<&PollRequest> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Request(request) => Some(request),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A polling client that has joined `/`; returns it with the id of its pending GET.
+    fn joined() -> (Client, u64) {
+        let mut client = Client::new(polling_only(), 1);
+        client.connect(ms(0));
+        let handshake = requests(&drain(&mut client))[0].id;
+        client.on_response(handshake, Ok(HANDSHAKE.to_owned()), ms(0));
+        let out = drain(&mut client);
+        let (post, get) = (requests(&out)[0].id, requests(&out)[1].id);
+        client.on_response(post, Ok("ok".into()), ms(0));
+        client.on_response(get, Ok(r#"40{"sid":"s"}"#.into()), ms(0));
+        let out = drain(&mut client);
+        let next_get = requests(&out)[0].id;
+        assert_eq!(client.state(), ConnectionState::Connected);
+        (client, next_get)
+    }
+
+    #[test]
+    fn the_session_opens_with_a_get_and_joins_with_a_post() {
+        let mut client = Client::new(polling_only(), 1);
+        client.connect(ms(0));
+        let out = drain(&mut client);
+        assert_eq!(opens(&out), 0, "no WebSocket");
+        let handshake = requests(&out)[0].clone();
+        assert!(!handshake.is_post());
+        assert!(handshake.query().starts_with("EIO=4&transport=polling&t="));
+        assert!(!handshake.query().contains("sid="));
+
+        client.on_response(handshake.id, Ok(HANDSHAKE.to_owned()), ms(5));
+        let out = drain(&mut client);
+        let sent = requests(&out);
+        assert_eq!(
+            sent.len(),
+            2,
+            "the CONNECT is posted and a long-poll GET starts"
+        );
+        assert_eq!(sent[0].body.as_deref(), Some("40"));
+        assert!(sent[0].query().ends_with("&sid=eio1"));
+        assert!(!sent[1].is_post());
+
+        client.on_response(sent[0].id, Ok("ok".into()), ms(6));
+        client.on_response(sent[1].id, Ok(r#"40{"sid":"sio"}"#.into()), ms(7));
+        let out = drain(&mut client);
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::Event(ClientEvent::Connected {
+                transport: TransportKind::Polling,
+                ..
+            })
+        )));
+        assert_eq!(requests(&out).len(), 1, "the next long-poll");
+        assert_eq!(client.transport(), Some(TransportKind::Polling));
+    }
+
+    #[test]
+    fn frames_sent_while_a_post_is_out_go_together_in_the_next() {
+        let (mut client, _get) = joined();
+        client.emit("a", vec![]);
+        client.emit("b", vec![]);
+        client.emit("c", vec![]);
+        let out = drain(&mut client);
+        let posts = requests(&out);
+        assert_eq!(posts.len(), 1, "one POST at a time");
+        assert_eq!(posts[0].body.as_deref(), Some(r#"42["a"]"#));
+        let first = posts[0].id;
+        client.on_response(first, Ok("ok".into()), ms(1));
+        let out = drain(&mut client);
+        assert_eq!(
+            requests(&out)[0].body.as_deref(),
+            Some("42[\"b\"]\u{1e}42[\"c\"]")
+        );
+    }
+
+    #[test]
+    fn a_payload_of_several_packets_is_read_in_order_and_pings_are_answered() {
+        let (mut client, get) = joined();
+        client.on_response(get, Ok("2\u{1e}42[\"x\",1]\u{1e}42[\"y\",2]".into()), ms(1));
+        let out = drain(&mut client);
+        let names: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(ClientEvent::Event { name, .. }) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["x", "y"]);
+        let sent = requests(&out);
+        assert_eq!(sent[0].body.as_deref(), Some("3"), "pong by POST");
+        assert!(!sent[1].is_post(), "and the next long-poll");
+    }
+
+    #[test]
+    fn a_failed_request_drops_the_session_and_late_answers_are_ignored() {
+        let (mut client, get) = joined();
+        client.emit("x", vec![]);
+        let post = requests(&drain(&mut client))[0].id;
+        client.on_response(get, Err(()), ms(1));
+        let out = drain(&mut client);
+        assert_eq!(closes(&out), 1);
+        assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
+        client.on_response(post, Ok("ok".into()), ms(2));
+        assert!(
+            drain(&mut client).is_empty(),
+            "a stale answer changes nothing"
+        );
+        // The next attempt is polling again, with a fresh handshake.
+        client.on_timeout(ms(1001));
+        let handshake = requests(&drain(&mut client))[0].clone();
+        assert!(!handshake.query().contains("sid="));
+    }
+
+    #[test]
+    fn a_websocket_that_cannot_open_falls_back_to_polling() {
+        let config = ClientConfig {
+            transports: Transports::WebSocketWithFallback,
+            ..no_jitter()
+        };
+        let mut client = Client::new(config, 1);
+        client.connect(ms(0));
+        assert_eq!(opens(&drain(&mut client)), 1, "WebSocket first");
+        client.on_transport_closed(ms(10));
+        client.on_timeout(ms(1010));
+        let out = drain(&mut client);
+        assert_eq!(opens(&out), 0);
+        assert_eq!(requests(&out).len(), 1, "then long-polling");
+        assert_eq!(client.transport(), Some(TransportKind::Polling));
+    }
+
+    #[test]
+    fn a_websocket_lost_after_its_handshake_is_tried_again() {
+        let config = ClientConfig {
+            transports: Transports::WebSocketWithFallback,
+            ..no_jitter()
+        };
+        let mut client = Client::new(config, 1);
+        client.connect(ms(0));
+        client.on_text(HANDSHAKE, ms(0));
+        client.on_text("40", ms(0));
+        drain(&mut client);
+        client.on_transport_closed(ms(10));
+        client.on_timeout(ms(1010));
+        assert_eq!(opens(&drain(&mut client)), 1);
+    }
+
+    #[test]
+    fn websocket_only_never_falls_back() {
+        let config = ClientConfig {
+            transports: Transports::WebSocketOnly,
+            ..no_jitter()
+        };
+        let mut client = Client::new(config, 1);
+        client.connect(ms(0));
+        drain(&mut client);
+        client.on_transport_closed(ms(10));
+        client.on_timeout(ms(1010));
+        assert_eq!(opens(&drain(&mut client)), 1);
     }
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use axum::Router;
 use protocol::native::{AckError, ConnectError, Socket};
-use protocol::{ClientConfig, ClientEvent};
+use protocol::{ClientConfig, ClientEvent, TransportKind, Transports};
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::handler::ConnectHandler as _;
+use socketioxide::{SocketIo, TransportType};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::oneshot;
 
@@ -28,6 +28,8 @@ enum Kind {
 struct Peer {
     kind: Kind,
     addr: SocketAddr,
+    /// Whether the server accepts WebSocket (it always accepts polling).
+    websocket: bool,
     stop: Option<Stopper>,
 }
 
@@ -38,9 +40,13 @@ enum Stopper {
 
 impl Peer {
     async fn start(kind: Kind, port: u16) -> Self {
+        Self::start_with(kind, port, true).await
+    }
+
+    async fn start_with(kind: Kind, port: u16, websocket: bool) -> Self {
         match kind {
-            Kind::Node => start_node(port).await,
-            Kind::Rust => start_rust(port).await,
+            Kind::Node => start_node(port, websocket).await,
+            Kind::Rust => start_rust(port, websocket).await,
         }
     }
 
@@ -63,11 +69,11 @@ impl Peer {
 
     async fn restart(&mut self) {
         self.stop().await;
-        *self = Self::start(self.kind, self.addr.port()).await;
+        *self = Self::start_with(self.kind, self.addr.port(), self.websocket).await;
     }
 }
 
-async fn start_node(port: u16) -> Peer {
+async fn start_node(port: u16, websocket: bool) -> Peer {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../e2e/fixtures/peer-server.cjs"
@@ -80,6 +86,14 @@ async fn start_node(port: u16) -> Peer {
     let mut child = tokio::process::Command::new("node")
         .arg(fixture)
         .env("PORT", port.to_string())
+        .env(
+            "TRANSPORTS",
+            if websocket {
+                "polling,websocket"
+            } else {
+                "polling"
+            },
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -99,6 +113,7 @@ async fn start_node(port: u16) -> Peer {
     Peer {
         kind: Kind::Node,
         addr,
+        websocket,
         stop: Some(Stopper::Node(child)),
     }
 }
@@ -112,8 +127,14 @@ impl std::fmt::Display for NotAuthorized {
     }
 }
 
-async fn start_rust(port: u16) -> Peer {
-    let (layer, io) = SocketIo::new_layer();
+async fn start_rust(port: u16, websocket: bool) -> Peer {
+    let builder = SocketIo::builder();
+    let builder = if websocket {
+        builder
+    } else {
+        builder.transports([TransportType::Polling])
+    };
+    let (layer, io) = builder.build_layer();
     io.ns("/", async |socket: SocketRef| {
         socket.on("echo", async |socket: SocketRef, Data::<Value>(value)| {
             let _ = socket.emit("echo", &value);
@@ -159,6 +180,7 @@ async fn start_rust(port: u16) -> Peer {
     Peer {
         kind: Kind::Rust,
         addr,
+        websocket,
         stop: Some(Stopper::Rust(stop, task)),
     }
 }
@@ -187,15 +209,30 @@ async fn next_event(socket: &mut Socket) -> (String, Vec<Value>, Option<u64>) {
 
 const PEERS: [Kind; 2] = [Kind::Node, Kind::Rust];
 
+const TRANSPORTS: [Transports; 2] = [Transports::WebSocketOnly, Transports::PollingOnly];
+
+fn over(transports: Transports) -> ClientConfig {
+    ClientConfig {
+        transports,
+        ..ClientConfig::default()
+    }
+}
+
 #[tokio::test]
 async fn events_go_both_ways() {
     for kind in PEERS {
         let mut peer = Peer::start(kind, 0).await;
-        let mut socket = connect(&peer, ClientConfig::default()).await.unwrap();
-        let payload = json!({"text": "héllo", "n": [1, 2.5, null], "nested": {"ok": true}});
-        socket.emit("echo", vec![payload.clone()]);
-        let (name, args, _) = next_event(&mut socket).await;
-        assert_eq!((name.as_str(), args), ("echo", vec![payload]), "{kind:?}");
+        for transports in TRANSPORTS {
+            let mut socket = connect(&peer, over(transports)).await.unwrap();
+            let payload = json!({"text": "héllo", "n": [1, 2.5, null], "nested": {"ok": true}});
+            socket.emit("echo", vec![payload.clone()]);
+            let (name, args, _) = next_event(&mut socket).await;
+            assert_eq!(
+                (name.as_str(), args),
+                ("echo", vec![payload]),
+                "{kind:?} {transports:?}"
+            );
+        }
         peer.stop().await;
     }
 }
@@ -204,11 +241,14 @@ async fn events_go_both_ways() {
 async fn the_server_answers_our_acks() {
     for kind in PEERS {
         let mut peer = Peer::start(kind, 0).await;
+        for transports in TRANSPORTS {
+            let socket = connect(&peer, over(transports)).await.unwrap();
+            let answer = socket
+                .emit_with_ack("ack", vec![json!({"n": 1})], PATIENCE)
+                .await;
+            assert_eq!(answer, Ok(vec![json!({"n": 1})]), "{kind:?} {transports:?}");
+        }
         let socket = connect(&peer, ClientConfig::default()).await.unwrap();
-        let answer = socket
-            .emit_with_ack("ack", vec![json!({"n": 1})], PATIENCE)
-            .await;
-        assert_eq!(answer, Ok(vec![json!({"n": 1})]), "{kind:?}");
         // An event nobody acknowledges times out with an error instead of hanging.
         let silent = socket
             .emit_with_ack("nobody-listens", vec![], Duration::from_millis(200))
@@ -222,7 +262,7 @@ async fn the_server_answers_our_acks() {
 async fn we_answer_the_servers_acks() {
     for kind in PEERS {
         let mut peer = Peer::start(kind, 0).await;
-        let mut socket = connect(&peer, ClientConfig::default()).await.unwrap();
+        let mut socket = connect(&peer, over(Transports::PollingOnly)).await.unwrap();
         socket.emit("ask", vec![]);
         let (name, args, ack) = next_event(&mut socket).await;
         assert_eq!(
@@ -305,6 +345,57 @@ async fn after_a_server_restart_the_client_reconnects_and_sends_what_waited() {
         assert_eq!(
             (name.as_str(), args),
             ("echo", vec![json!("after restart")]),
+            "{kind:?}"
+        );
+        peer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_websocket_is_reached_over_polling() {
+    for kind in PEERS {
+        let mut peer = Peer::start_with(kind, 0, false).await;
+        let mut socket = connect(&peer, ClientConfig::default()).await.unwrap();
+        let transport = loop {
+            if let ClientEvent::Connected { transport, .. } =
+                socket.next_event().await.expect("client alive")
+            {
+                break transport;
+            }
+        };
+        assert_eq!(transport, TransportKind::Polling, "{kind:?}");
+        socket.emit("echo", vec![json!("through polling")]);
+        let (name, args, _) = next_event(&mut socket).await;
+        assert_eq!(
+            (name.as_str(), args),
+            ("echo", vec![json!("through polling")]),
+            "{kind:?}"
+        );
+        peer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_polling_client_reconnects_after_a_restart() {
+    for kind in PEERS {
+        let mut peer = Peer::start(kind, 0).await;
+        let mut socket = connect(&peer, over(Transports::PollingOnly)).await.unwrap();
+        peer.stop().await;
+        let lost = async {
+            while !matches!(
+                socket.next_event().await,
+                Some(ClientEvent::Disconnected { .. })
+            ) {}
+        };
+        tokio::time::timeout(PATIENCE * 3, lost)
+            .await
+            .expect("the client notices the server is gone");
+        socket.emit("echo", vec![json!("polling again")]);
+        peer.restart().await;
+        let (name, args, _) = next_event(&mut socket).await;
+        assert_eq!(
+            (name.as_str(), args),
+            ("echo", vec![json!("polling again")]),
             "{kind:?}"
         );
         peer.stop().await;

@@ -34,6 +34,19 @@ const SCENARIOS: &[Scenario] = &[
         flags: &["--clients", "50", "--messages", "100", "--rate", "100"],
     },
     Scenario {
+        name: "20 clients x 20 msgs at 5/s over long-polling",
+        flags: &[
+            "--clients",
+            "20",
+            "--messages",
+            "20",
+            "--rate",
+            "5",
+            "--transport",
+            "polling",
+        ],
+    },
+    Scenario {
         name: "1,000 idle connections",
         flags: &["--clients", "1000", "--messages", "0"],
     },

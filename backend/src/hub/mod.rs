@@ -8,8 +8,8 @@ mod sequencer;
 
 use std::sync::Arc;
 
-use socketioxide::SocketIo;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, TransportType};
 
 use crate::Settings;
 use crate::bot::ChatBot;
@@ -41,13 +41,18 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
         rate_limit: settings.rate_limit,
         sequencer,
     };
-    let (layer, io) = SocketIo::builder()
+    let builder = SocketIo::builder()
         .with_state(hub)
         .max_payload(MAX_PAYLOAD_BYTES as u64)
         .ws_max_message_size(MAX_PAYLOAD_BYTES)
         .ws_max_frame_size(MAX_PAYLOAD_BYTES)
-        .max_buffer_size(MAX_QUEUED_PACKETS)
-        .build_layer();
+        .max_buffer_size(MAX_QUEUED_PACKETS);
+    let builder = match (settings.polling, settings.websocket) {
+        (true, false) => builder.transports([TransportType::Polling]),
+        (false, true) => builder.transports([TransportType::Websocket]),
+        _ => builder,
+    };
+    let (layer, io) = builder.build_layer();
     sequencer::start(queue, io.clone(), bot, settings.bot_timeout);
     io.ns("/", handlers::on_connect);
     (layer, io)

@@ -1,9 +1,10 @@
 use leptos::prelude::*;
-use protocol::ConnectionState;
+use protocol::{ConnectionState, TransportKind};
 
 use crate::chat::Chat;
 
-/// A badge saying whether messages go out now or will wait.
+/// A badge saying whether messages go out now or will wait, and over which
+/// transport (shown only when it is the long-polling fallback).
 #[component]
 pub fn ConnectionStatus() -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -15,7 +16,10 @@ pub fn ConnectionStatus() -> impl IntoView {
     };
     let label = move || match chat.status.get() {
         ConnectionState::Idle | ConnectionState::Connecting => "Connecting…".to_owned(),
-        ConnectionState::Connected => "Connected".to_owned(),
+        ConnectionState::Connected => match chat.transport.get() {
+            Some(TransportKind::Polling) => "Connected (long-polling)".to_owned(),
+            _ => "Connected".to_owned(),
+        },
         ConnectionState::Reconnecting { attempt } => format!("Reconnecting… (attempt {attempt})"),
         ConnectionState::Closed => "Offline".to_owned(),
     };
@@ -24,6 +28,7 @@ pub fn ConnectionStatus() -> impl IntoView {
             class="connection-status"
             data-testid="connection-status"
             data-state=state
+            data-transport=move || chat.transport.get().map(TransportKind::name)
             role="status"
             aria-live="polite"
         >

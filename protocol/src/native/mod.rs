@@ -11,8 +11,12 @@
 //! # Ok(()) }
 //! ```
 
+mod http;
+
 use std::collections::HashMap;
 use std::time::Duration;
+
+use futures_util::stream::FuturesUnordered;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
@@ -86,8 +90,9 @@ impl std::fmt::Debug for Command {
 
 impl Socket {
     /// Connects to the Socket.IO server at `base` (for example
-    /// `http://127.0.0.1:3000`) over WebSocket and waits until the namespace
-    /// is joined. Events that arrive before the caller reads them are kept.
+    /// `http://127.0.0.1:3000`) with the configured transports and waits
+    /// until the namespace is joined. Events that arrive before the caller
+    /// reads them are kept. Long-polling speaks plain HTTP only.
     pub async fn connect(base: &str, config: ClientConfig) -> Result<Self, ConnectError> {
         let url = websocket_url(base)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
@@ -96,8 +101,8 @@ impl Socket {
         let mut early = Vec::new();
         loop {
             match events.recv().await {
-                Some(ClientEvent::Connected { sid }) => {
-                    early.push(ClientEvent::Connected { sid });
+                Some(event @ ClientEvent::Connected { .. }) => {
+                    early.push(event);
                     break;
                 }
                 Some(ClientEvent::ConnectError { message }) => {
@@ -203,6 +208,12 @@ async fn drive(
         std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), &url);
     let mut client = Client::new(config, seed);
     let mut socket: Option<WebSocket> = None;
+    let authority = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let mut requests = FuturesUnordered::new();
     let mut acks: HashMap<AckId, oneshot::Sender<Result<Vec<Value>, AckError>>> = HashMap::new();
     client.connect(start.elapsed());
     loop {
@@ -226,7 +237,17 @@ async fn drive(
                         client.on_transport_closed(start.elapsed());
                     }
                 }
-                Output::Close => socket = None,
+                Output::Close => {
+                    socket = None;
+                    requests = FuturesUnordered::new();
+                }
+                Output::Request(request) => {
+                    let authority = authority.clone();
+                    requests.push(async move {
+                        let response = http::perform(&authority, &request).await;
+                        (request.id, response)
+                    });
+                }
                 Output::Event(ClientEvent::Ack { id, args }) => {
                     if let Some(reply) = acks.remove(&id) {
                         let _ = reply.send(Ok(args));
@@ -276,6 +297,9 @@ async fn drive(
                     return;
                 }
             },
+            Some((id, response)) = requests.next(), if !requests.is_empty() => {
+                client.on_response(id, response, start.elapsed());
+            }
             () = tokio::time::sleep_until(deadline) => client.on_timeout(start.elapsed()),
         }
     }
