@@ -125,6 +125,16 @@ test('where WebSocket is blocked, the page falls back to long-polling and chats'
   }
 });
 
+test('a page that starts on long-polling upgrades to WebSocket, like the JavaScript client', async () => {
+  const page = await openChat(browser, `${server.url}/?transports=upgrade`);
+  const status = page.getByTestId('connection-status');
+  await expect(() => status.getAttribute('data-transport'), (transport) => transport === 'websocket');
+  await sendFromForm(page, 'ann', 'after the upgrade');
+  await expect(() => lines(page), (seen) => seen.some((l) => l.body === 'after the upgrade'));
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
 test('after the backend restarts, the page reconnects and can send again', async () => {
   const own = await startServer();
   const page = await openChat(browser, own.url);

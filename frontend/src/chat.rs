@@ -69,7 +69,8 @@ impl Chat {
             },
             ClientEvent::Connected {
                 transport: carrier, ..
-            } => transport.set(Some(carrier)),
+            }
+            | ClientEvent::Upgraded { transport: carrier } => transport.set(Some(carrier)),
             ClientEvent::ConnectError { message } => error.set(Some(message)),
             ClientEvent::ProtocolError(problem) => {
                 leptos::logging::warn!("protocol error from the server: {problem}");

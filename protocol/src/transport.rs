@@ -32,6 +32,9 @@ pub enum Transports {
     /// that blocks it, say), long-polling from then on. The default.
     #[default]
     WebSocketWithFallback,
+    /// Long-polling first, then an upgrade to WebSocket when the server offers
+    /// it and a probe succeeds: the JavaScript client's default.
+    PollingThenUpgrade,
 }
 
 /// Separates packets in a long-polling payload (Engine.IO v4).
@@ -102,6 +105,18 @@ impl Polling {
         self.get = None;
         self.post = None;
         self.outbox.clear();
+    }
+
+    /// Whether a GET or a POST is in flight.
+    pub(crate) fn busy(&self) -> bool {
+        self.get.is_some() || self.post.is_some()
+    }
+
+    /// Stops polling after an upgrade, when nothing is in flight; returns
+    /// the frames that were waiting.
+    pub(crate) fn retire(&mut self) -> Vec<String> {
+        self.sid = None;
+        std::mem::take(&mut self.outbox)
     }
 
     /// Queues a frame for the next POST.

@@ -557,4 +557,135 @@ mod polling {
         client.on_timeout(ms(1010));
         assert_eq!(opens(&drain(&mut client)), 1);
     }
+
+    mod upgrade {
+        use super::*;
+
+        const OFFERS_WEBSOCKET: &str = r#"0{"sid":"eio1","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+
+        fn probe_query(outputs: &[Output]) -> Option<&str> {
+            outputs.iter().find_map(|o| match o {
+                Output::OpenProbe { query } => Some(query.as_str()),
+                _ => None,
+            })
+        }
+
+        fn probe_frames(outputs: &[Output]) -> Vec<&str> {
+            outputs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::SendProbe(frame) => Some(frame.as_str()),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        /// A polling session that offered WebSocket, joined `/`, probe opening.
+        /// Returns the client and its pending long-poll GET.
+        fn probing() -> (Client, u64) {
+            let config = ClientConfig {
+                transports: Transports::PollingThenUpgrade,
+                ..no_jitter()
+            };
+            let mut client = Client::new(config, 1);
+            client.connect(ms(0));
+            let handshake = requests(&drain(&mut client))[0].id;
+            client.on_response(handshake, Ok(OFFERS_WEBSOCKET.to_owned()), ms(0));
+            let out = drain(&mut client);
+            assert_eq!(
+                probe_query(&out),
+                Some("EIO=4&transport=websocket&sid=eio1")
+            );
+            let (post, get) = (requests(&out)[0].id, requests(&out)[1].id);
+            client.on_response(post, Ok("ok".into()), ms(0));
+            client.on_response(get, Ok("40".into()), ms(0));
+            let get = requests(&drain(&mut client))[0].id;
+            assert_eq!(client.state(), ConnectionState::Connected);
+            (client, get)
+        }
+
+        #[test]
+        fn a_successful_probe_moves_the_session_to_websocket() {
+            let (mut client, get) = probing();
+            client.on_probe_open();
+            assert_eq!(probe_frames(&drain(&mut client)), ["2probe"]);
+            client.on_probe_text("3probe", ms(1));
+            let out = drain(&mut client);
+            assert!(probe_frames(&out).is_empty(), "the long-poll is still out");
+
+            // The server answers the long-poll once probed; its packets count.
+            client.on_response(get, Ok("6\u{1e}42[\"late\"]".into()), ms(2));
+            let out = drain(&mut client);
+            assert!(out.iter().any(|o| matches!(
+                o,
+                Output::Event(ClientEvent::Event { name, .. }) if name == "late"
+            )));
+            assert_eq!(probe_frames(&out), ["5"]);
+            assert!(out.iter().any(|o| matches!(o, Output::PromoteProbe)));
+            assert!(out.iter().any(|o| matches!(
+                o,
+                Output::Event(ClientEvent::Upgraded {
+                    transport: TransportKind::WebSocket
+                })
+            )));
+            assert!(requests(&out).is_empty(), "no more polling");
+            assert_eq!(client.transport(), Some(TransportKind::WebSocket));
+            client.emit("x", vec![]);
+            assert_eq!(sent(&drain(&mut client)), [r#"42["x"]"#]);
+        }
+
+        #[test]
+        fn frames_emitted_during_the_switch_wait_for_the_requests_then_go_by_websocket() {
+            let (mut client, get) = probing();
+            client.emit("first", vec![]);
+            let post = requests(&drain(&mut client))[0].id;
+            client.on_probe_open();
+            client.on_probe_text("3probe", ms(1));
+            client.emit("second", vec![]);
+            client.on_response(get, Ok("6".into()), ms(2));
+            let out = drain(&mut client);
+            assert!(
+                probe_frames(&out).iter().all(|f| *f != "5"),
+                "waits for the POST"
+            );
+            assert!(requests(&out).is_empty(), "no new request while pausing");
+            client.on_response(post, Ok("ok".into()), ms(2));
+            let out = drain(&mut client);
+            assert_eq!(probe_frames(&out), ["5"]);
+            assert_eq!(sent(&out), [r#"42["second"]"#]);
+        }
+
+        #[test]
+        fn a_failed_probe_leaves_the_session_on_polling() {
+            let (mut client, _get) = probing();
+            client.on_probe_closed();
+            client.emit("x", vec![]);
+            let out = drain(&mut client);
+            assert_eq!(requests(&out)[0].body.as_deref(), Some(r#"42["x"]"#));
+            assert_eq!(client.transport(), Some(TransportKind::Polling));
+
+            let (mut client, _get) = probing();
+            client.on_probe_open();
+            client.on_probe_text("3nope", ms(1));
+            assert!(
+                drain(&mut client)
+                    .iter()
+                    .any(|o| matches!(o, Output::CloseProbe))
+            );
+            assert_eq!(client.transport(), Some(TransportKind::Polling));
+        }
+
+        #[test]
+        fn without_an_offer_there_is_no_probe() {
+            let config = ClientConfig {
+                transports: Transports::PollingThenUpgrade,
+                ..no_jitter()
+            };
+            let mut client = Client::new(config, 1);
+            client.connect(ms(0));
+            let handshake = requests(&drain(&mut client))[0].id;
+            client.on_response(handshake, Ok(HANDSHAKE.to_owned()), ms(0));
+            assert_eq!(probe_query(&drain(&mut client)), None);
+        }
+    }
 }

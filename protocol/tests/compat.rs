@@ -401,3 +401,35 @@ async fn a_polling_client_reconnects_after_a_restart() {
         peer.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_polling_session_upgrades_to_websocket_like_the_javascript_client() {
+    for kind in PEERS {
+        let mut peer = Peer::start(kind, 0).await;
+        let mut socket = connect(&peer, over(Transports::PollingThenUpgrade))
+            .await
+            .unwrap();
+        // The upgrade may finish before or after the namespace is joined.
+        let upgraded = async {
+            loop {
+                if let ClientEvent::Upgraded { transport } =
+                    socket.next_event().await.expect("client alive")
+                {
+                    return transport;
+                }
+            }
+        };
+        let upgraded = tokio::time::timeout(PATIENCE, upgraded)
+            .await
+            .unwrap_or_else(|_| panic!("{kind:?}: no upgrade"));
+        assert_eq!(upgraded, TransportKind::WebSocket, "{kind:?}");
+        socket.emit("echo", vec![json!("over the upgraded session")]);
+        let (name, args, _) = next_event(&mut socket).await;
+        assert_eq!(
+            (name.as_str(), args),
+            ("echo", vec![json!("over the upgraded session")]),
+            "{kind:?}"
+        );
+        peer.stop().await;
+    }
+}

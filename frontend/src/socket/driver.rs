@@ -8,7 +8,7 @@ use gloo_net::http::Request;
 use gloo_net::websocket::Message;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_timers::future::sleep;
-use protocol::{Client, ClientConfig, ClientEvent, Output, PollRequest};
+use protocol::{Client, ClientConfig, ClientEvent, Output, PollRequest, Transports};
 
 use super::{Command, SocketHandle};
 
@@ -17,9 +17,32 @@ use super::{Command, SocketHandle};
 pub fn connect(on_event: impl Fn(ClientEvent) + 'static) -> SocketHandle {
     let (commands, receiver) = mpsc::unbounded();
     let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
-    let client = Client::new(ClientConfig::default(), seed);
+    let config = ClientConfig {
+        transports: transports_from_page(),
+        ..ClientConfig::default()
+    };
+    let client = Client::new(config, seed);
     leptos::task::spawn_local(drive(origin(), client, receiver, on_event));
     SocketHandle { commands }
+}
+
+/// Which transports to use: `?transports=websocket|polling|upgrade` in the
+/// page's address picks one mode (for trying them out); otherwise WebSocket
+/// with a fallback to long-polling.
+fn transports_from_page() -> Transports {
+    let search = web_sys::window()
+        .and_then(|window| window.location().search().ok())
+        .unwrap_or_default();
+    let chosen = search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("transports="));
+    match chosen {
+        Some("websocket") => Transports::WebSocketOnly,
+        Some("polling") => Transports::PollingOnly,
+        Some("upgrade") => Transports::PollingThenUpgrade,
+        _ => Transports::WebSocketWithFallback,
+    }
 }
 
 /// The server that served this page: `http(s)://host[:port]`.
@@ -78,6 +101,8 @@ fn now() -> Duration {
 enum Wake {
     Frame(Option<Result<Message, gloo_net::websocket::WebSocketError>>),
     Response(u64, Result<String, ()>),
+    ProbeReady(bool),
+    ProbeFrame(Option<Result<Message, gloo_net::websocket::WebSocketError>>),
     Command(Option<Command>),
     Timer,
 }
@@ -92,6 +117,9 @@ async fn drive(
 ) {
     let url = websocket_url(&origin);
     let mut socket: Option<WebSocket> = None;
+    // The upgrade probe, and whether it has been reported open.
+    let mut probe: Option<WebSocket> = None;
+    let mut probe_ready = false;
     let mut requests: FuturesUnordered<LocalBoxFuture<'static, (u64, Result<String, ()>)>> =
         FuturesUnordered::new();
     client.connect(now());
@@ -122,6 +150,26 @@ async fn drive(
                 Output::Request(request) => {
                     requests.push(poll(origin.clone(), request).boxed_local())
                 }
+                Output::OpenProbe { query } => {
+                    let (websocket, _) = url.split_once('?').unwrap_or((&url, ""));
+                    probe_ready = false;
+                    probe = WebSocket::open(&format!("{websocket}?{query}")).ok();
+                    if probe.is_none() {
+                        client.on_probe_closed();
+                    }
+                }
+                Output::SendProbe(frame) => {
+                    let sent = match probe.as_mut() {
+                        Some(open) => open.send(Message::Text(frame)).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent {
+                        probe = None;
+                        client.on_probe_closed();
+                    }
+                }
+                Output::CloseProbe => probe = None,
+                Output::PromoteProbe => socket = probe.take(),
                 Output::Event(event) => on_event(event),
             }
         }
@@ -137,8 +185,24 @@ async fn drive(
             Some(open) => open.next().left_future(),
             None => futures::future::pending().right_future(),
         };
+        // The probe is watched until it opens (the sink becomes ready), then for frames.
+        let probe_wake = match probe.as_mut() {
+            Some(opening) if !probe_ready => {
+                futures::future::poll_fn(|cx| opening.poll_ready_unpin(cx))
+                    .map(|ready| Wake::ProbeReady(ready.is_ok()))
+                    .left_future()
+                    .left_future()
+            }
+            Some(open) => open
+                .next()
+                .map(Wake::ProbeFrame)
+                .right_future()
+                .left_future(),
+            None => futures::future::pending().right_future(),
+        };
         let wake = futures::select_biased! {
             frame = frame.fuse() => Wake::Frame(frame),
+            wake = probe_wake.fuse() => wake,
             (id, response) = requests.select_next_some() => Wake::Response(id, response),
             command = commands.next() => Wake::Command(command),
             () = timer.fuse() => Wake::Timer,
@@ -153,6 +217,16 @@ async fn drive(
                 client.on_transport_closed(now());
             }
             Wake::Response(id, response) => client.on_response(id, response, now()),
+            Wake::ProbeReady(true) => {
+                probe_ready = true;
+                client.on_probe_open();
+            }
+            Wake::ProbeFrame(Some(Ok(Message::Text(text)))) => client.on_probe_text(&text, now()),
+            Wake::ProbeFrame(Some(Ok(Message::Bytes(_)))) => {}
+            Wake::ProbeReady(false) | Wake::ProbeFrame(Some(Err(_)) | None) => {
+                probe = None;
+                client.on_probe_closed();
+            }
             Wake::Command(Some(Command::Emit { event, args })) => client.emit(event, args),
             Wake::Command(None) => {
                 client.disconnect();

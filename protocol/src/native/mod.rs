@@ -196,6 +196,14 @@ fn websocket_url(base: &str) -> Result<String, ConnectError> {
 type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A probe WebSocket being opened.
+type ProbeOpening = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<WebSocket, tokio_tungstenite::tungstenite::Error>>
+            + Send,
+    >,
+>;
+
 async fn drive(
     url: String,
     config: ClientConfig,
@@ -214,6 +222,9 @@ async fn drive(
         .unwrap_or_default()
         .to_owned();
     let mut requests = FuturesUnordered::new();
+    // The upgrade probe: being opened, then open.
+    let mut probe_opening: Option<ProbeOpening> = None;
+    let mut probe: Option<WebSocket> = None;
     let mut acks: HashMap<AckId, oneshot::Sender<Result<Vec<Value>, AckError>>> = HashMap::new();
     client.connect(start.elapsed());
     loop {
@@ -241,6 +252,29 @@ async fn drive(
                     socket = None;
                     requests = FuturesUnordered::new();
                 }
+                Output::OpenProbe { query } => {
+                    let probe_url = format!("ws://{authority}{}?{query}", crate::DEFAULT_PATH);
+                    probe_opening = Some(Box::pin(async move {
+                        tokio_tungstenite::connect_async_with_config(probe_url, None, true)
+                            .await
+                            .map(|(opened, _)| opened)
+                    }));
+                }
+                Output::SendProbe(frame) => {
+                    let sent = match probe.as_mut() {
+                        Some(open) => open.send(Message::text(frame)).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent {
+                        probe = None;
+                        client.on_probe_closed();
+                    }
+                }
+                Output::CloseProbe => {
+                    probe = None;
+                    probe_opening = None;
+                }
+                Output::PromoteProbe => socket = probe.take(),
                 Output::Request(request) => {
                     let authority = authority.clone();
                     requests.push(async move {
@@ -296,6 +330,24 @@ async fn drive(
                     }
                     return;
                 }
+            },
+            opened = async { probe_opening.as_mut()?.await.ok() }, if probe_opening.is_some() => {
+                probe_opening = None;
+                match opened {
+                    Some(open) => {
+                        probe = Some(open);
+                        client.on_probe_open();
+                    }
+                    None => client.on_probe_closed(),
+                }
+            }
+            frame = async { probe.as_mut()?.next().await }, if probe.is_some() => match frame {
+                Some(Ok(Message::Text(text))) => client.on_probe_text(text.as_str(), start.elapsed()),
+                Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                    probe = None;
+                    client.on_probe_closed();
+                }
+                Some(Ok(_)) => {}
             },
             Some((id, response)) = requests.next(), if !requests.is_empty() => {
                 client.on_response(id, response, start.elapsed());

@@ -15,6 +15,8 @@
 //!
 //! Time is a [`Duration`] since any fixed origin the driver chooses.
 
+mod upgrade;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -114,6 +116,11 @@ pub enum ClientEvent {
         /// Which emit.
         id: AckId,
     },
+    /// A long-polling session moved to a faster transport.
+    Upgraded {
+        /// What carries the session from now on.
+        transport: TransportKind,
+    },
     /// The server refused to let this client join the namespace. The client
     /// does not retry: the same request would be refused again.
     ConnectError {
@@ -139,6 +146,20 @@ pub enum Output {
     /// Close and drop the transport (or abandon the polling requests); do not
     /// report its closing.
     Close,
+    /// Open a second WebSocket to probe an upgrade, at
+    /// [`DEFAULT_PATH`](crate::DEFAULT_PATH)`?{query}`; report it with
+    /// [`Client::on_probe_open`], [`Client::on_probe_text`] and [`Client::on_probe_closed`].
+    OpenProbe {
+        /// The query string, with the session id.
+        query: String,
+    },
+    /// Send this text frame on the probe WebSocket.
+    SendProbe(String),
+    /// Close and drop the probe WebSocket.
+    CloseProbe,
+    /// The probe becomes the transport: carry on over the probe WebSocket.
+    /// No polling request is in flight by then.
+    PromoteProbe,
     /// Tell the application.
     Event(ClientEvent),
 }
@@ -191,6 +212,8 @@ pub struct Client {
     /// Set once a WebSocket failed before its handshake, with
     /// [`Transports::WebSocketWithFallback`]: use long-polling from then on.
     websocket_failed: bool,
+    /// An upgrade in progress, with [`Transports::PollingThenUpgrade`].
+    probe: Option<upgrade::Probe>,
 }
 
 impl Client {
@@ -215,6 +238,7 @@ impl Client {
             polling,
             next_request: 0,
             websocket_failed: false,
+            probe: None,
         }
     }
 
@@ -379,9 +403,13 @@ impl Client {
                             break;
                         }
                     }
+                    self.finish_upgrade();
                     self.pump();
                 }
-                (Answered::Post, Ok(_)) => self.pump(),
+                (Answered::Post, Ok(_)) => {
+                    self.finish_upgrade();
+                    self.pump();
+                }
             }
         }
         self.sync_state();
@@ -408,7 +436,7 @@ impl Client {
 
     /// Issues the polling requests that can go out now.
     fn pump(&mut self) {
-        if self.transport != Some(TransportKind::Polling) {
+        if self.transport != Some(TransportKind::Polling) || self.upgrade_pausing() {
             return;
         }
         if let Some(post) = self.polling.next_post(self.next_request) {
@@ -444,6 +472,7 @@ impl Client {
                     let join = Packet::connect(&self.config.namespace, self.config.auth.clone());
                     self.send_packet(&join);
                     self.phase = Phase::Joining { deadline };
+                    self.maybe_start_upgrade(&handshake.upgrades);
                 }
             }
             engineio::Packet::Ping(data) => {
@@ -558,7 +587,7 @@ impl Client {
         self.ping_deadline = None;
         let polling = match self.config.transports {
             Transports::WebSocketOnly => false,
-            Transports::PollingOnly => true,
+            Transports::PollingOnly | Transports::PollingThenUpgrade => true,
             Transports::WebSocketWithFallback => self.websocket_failed,
         };
         if polling {
@@ -575,6 +604,9 @@ impl Client {
 
     /// Closes the transport on the core's own decision, then reconnects.
     fn drop_transport(&mut self, now: Duration, reason: &str) {
+        if self.probe.take().is_some() {
+            self.out.push_back(Output::CloseProbe);
+        }
         self.out.push_back(Output::Close);
         self.transport_lost(now, reason);
     }
@@ -588,6 +620,9 @@ impl Client {
         }
         self.transport = None;
         self.polling.reset();
+        if self.probe.take().is_some() {
+            self.out.push_back(Output::CloseProbe);
+        }
         if self.phase == Phase::Connected {
             let reason = reason.to_owned();
             self.out
