@@ -8,9 +8,9 @@
 //! unit-tested here without a network.
 //!
 //! Transports: WebSocket and HTTP long-polling, WebSocket first with a
-//! fallback to polling by default. Not yet covered: upgrading a polling
-//! session to WebSocket, and binary attachments (binary packets are decoded
-//! far enough to be reported, never to crash).
+//! fallback to polling by default, or polling first with an upgrade to
+//! WebSocket like the JavaScript client. Events and acks may carry binary
+//! attachments in both directions.
 #![warn(missing_docs)]
 
 mod backoff;
@@ -23,7 +23,7 @@ pub mod socketio;
 mod transport;
 
 pub use backoff::{Backoff, ReconnectConfig};
-pub use client::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Output};
+pub use client::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Output, placeholder};
 pub use error::DecodeError;
 pub use transport::{PollRequest, RECORD_SEPARATOR, TransportKind, Transports};
 

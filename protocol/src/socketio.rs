@@ -71,7 +71,8 @@ impl PacketKind {
         }
     }
 
-    fn is_binary(self) -> bool {
+    /// Whether binary attachments follow packets of this type.
+    pub fn is_binary(self) -> bool {
         matches!(self, Self::BinaryEvent | Self::BinaryAck)
     }
 }

@@ -198,7 +198,7 @@ fn acks_are_matched_to_their_emit() {
     let acks: Vec<_> = drain(&mut client)
         .into_iter()
         .filter_map(|o| match o {
-            Output::Event(ClientEvent::Ack { id, args }) => Some((id, args)),
+            Output::Event(ClientEvent::Ack { id, args, .. }) => Some((id, args)),
             _ => None,
         })
         .collect();
@@ -237,7 +237,9 @@ fn server_events_are_delivered_and_can_be_acked() {
     let events: Vec<_> = drain(&mut client)
         .into_iter()
         .filter_map(|o| match o {
-            Output::Event(ClientEvent::Event { name, args, ack }) => Some((name, args, ack)),
+            Output::Event(ClientEvent::Event {
+                name, args, ack, ..
+            }) => Some((name, args, ack)),
             _ => None,
         })
         .collect();
@@ -687,5 +689,146 @@ mod polling {
             client.on_response(handshake, Ok(HANDSHAKE.to_owned()), ms(0));
             assert_eq!(probe_query(&drain(&mut client)), None);
         }
+    }
+}
+
+mod binary {
+    use protocol::placeholder;
+
+    use super::*;
+
+    fn binaries(outputs: &[Output]) -> Vec<&[u8]> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::SendBinary(data) => Some(data.as_slice()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_event_with_attachments_is_delivered_once_they_all_arrived() {
+        let mut client = connected();
+        client.on_text(
+            r#"452-["file",{"_placeholder":true,"num":0},"x",{"_placeholder":true,"num":1}]"#,
+            ms(1),
+        );
+        client.on_binary(vec![1, 2, 3], ms(1));
+        assert!(
+            drain(&mut client).is_empty(),
+            "one attachment still missing"
+        );
+        client.on_binary(vec![], ms(1));
+        let out = drain(&mut client);
+        match out.as_slice() {
+            [
+                Output::Event(ClientEvent::Event {
+                    name,
+                    args,
+                    attachments,
+                    ..
+                }),
+            ] => {
+                assert_eq!(name, "file");
+                assert_eq!(args, &[placeholder(0), json!("x"), placeholder(1)]);
+                assert_eq!(attachments, &[vec![1, 2, 3], vec![]]);
+            }
+            other => panic!("expected one event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn binary_acks_answer_their_emit() {
+        let mut client = connected();
+        let id = client.emit_with_ack("upload", vec![], None, ms(0));
+        drain(&mut client);
+        client.on_text(
+            &format!(r#"461-{id}[{{"_placeholder":true,"num":0}}]"#),
+            ms(1),
+        );
+        client.on_binary(b"ok".to_vec(), ms(1));
+        let out = drain(&mut client);
+        assert!(matches!(
+            out.as_slice(),
+            [Output::Event(ClientEvent::Ack { attachments, .. })] if attachments == &[b"ok".to_vec()]
+        ));
+    }
+
+    #[test]
+    fn attachments_go_out_after_their_packet() {
+        let mut client = connected();
+        client.emit_binary(
+            "file",
+            vec![json!("a.txt"), placeholder(0)],
+            vec![b"hi".to_vec()],
+        );
+        let out = drain(&mut client);
+        assert_eq!(
+            sent(&out),
+            [r#"451-["file","a.txt",{"_placeholder":true,"num":0}]"#]
+        );
+        assert_eq!(binaries(&out), [b"hi".as_slice()]);
+    }
+
+    #[test]
+    fn attachments_emitted_offline_wait_with_their_packet() {
+        let mut client = Client::new(no_jitter(), 1);
+        client.emit_binary("file", vec![placeholder(0)], vec![vec![9]]);
+        client.connect(ms(0));
+        client.on_text(HANDSHAKE, ms(0));
+        client.on_text("40", ms(0));
+        let out = drain(&mut client);
+        assert_eq!(binaries(&out), [[9u8].as_slice()]);
+    }
+
+    #[test]
+    fn over_polling_attachments_travel_as_base64() {
+        let config = ClientConfig {
+            transports: protocol::Transports::PollingOnly,
+            ..no_jitter()
+        };
+        let mut client = Client::new(config, 1);
+        client.connect(ms(0));
+        let request = |out: &[Output]| -> Vec<protocol::PollRequest> {
+            out.iter()
+                .filter_map(|o| match o {
+                    Output::Request(r) => Some(r.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let handshake = request(&drain(&mut client))[0].id;
+        client.on_response(handshake, Ok(HANDSHAKE.into()), ms(0));
+        let out = request(&drain(&mut client));
+        client.on_response(out[0].id, Ok("ok".into()), ms(0));
+        client.on_response(
+            out[1].id,
+            Ok("40\u{1e}451-[\"f\",{\"_placeholder\":true,\"num\":0}]\u{1e}bAQID".into()),
+            ms(0),
+        );
+        let out = drain(&mut client);
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::Event(ClientEvent::Event { attachments, .. }) if attachments == &[vec![1, 2, 3]]
+        )));
+        client.emit_binary("g", vec![placeholder(0)], vec![vec![1, 2, 3]]);
+        let posts = request(&drain(&mut client));
+        assert_eq!(
+            posts[0].body.as_deref(),
+            Some("451-[\"g\",{\"_placeholder\":true,\"num\":0}]\u{1e}bAQID")
+        );
+    }
+
+    #[test]
+    fn stray_or_interrupted_attachments_drop_the_connection() {
+        let mut client = connected();
+        client.on_binary(vec![1], ms(0));
+        assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
+
+        let mut client = connected();
+        client.on_text(r#"451-["f",{"_placeholder":true,"num":0}]"#, ms(0));
+        client.on_text(r#"42["too soon"]"#, ms(0));
+        assert_eq!(client.state(), ConnectionState::Reconnecting { attempt: 1 });
     }
 }

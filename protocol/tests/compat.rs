@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use protocol::native::{AckError, ConnectError, Socket};
-use protocol::{ClientConfig, ClientEvent, TransportKind, Transports};
+use protocol::{ClientConfig, ClientEvent, TransportKind, Transports, placeholder};
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::handler::ConnectHandler as _;
@@ -139,6 +139,12 @@ async fn start_rust(port: u16, websocket: bool) -> Peer {
         socket.on("echo", async |socket: SocketRef, Data::<Value>(value)| {
             let _ = socket.emit("echo", &value);
         });
+        socket.on(
+            "binary",
+            async |socket: SocketRef, Data::<(String, bytes::Bytes)>(message)| {
+                let _ = socket.emit("binary", &message);
+            },
+        );
         socket.on("ack", async |Data::<Value>(value), ack: AckSender| {
             let _ = ack.send(&value);
         });
@@ -195,8 +201,9 @@ async fn connect(peer: &Peer, config: ClientConfig) -> Result<Socket, ConnectErr
 async fn next_event(socket: &mut Socket) -> (String, Vec<Value>, Option<u64>) {
     let wanted = async {
         loop {
-            if let ClientEvent::Event { name, args, ack } =
-                socket.next_event().await.expect("client alive")
+            if let ClientEvent::Event {
+                name, args, ack, ..
+            } = socket.next_event().await.expect("client alive")
             {
                 return (name, args, ack);
             }
@@ -430,6 +437,46 @@ async fn a_polling_session_upgrades_to_websocket_like_the_javascript_client() {
             ("echo", vec![json!("over the upgraded session")]),
             "{kind:?}"
         );
+        peer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn binary_attachments_go_both_ways() {
+    for kind in PEERS {
+        let mut peer = Peer::start(kind, 0).await;
+        for transports in TRANSPORTS {
+            let mut socket = connect(&peer, over(transports)).await.unwrap();
+            let data: Vec<u8> = (0..=255).collect();
+            socket.emit_binary(
+                "binary",
+                vec![json!("all bytes"), placeholder(0)],
+                vec![data.clone()],
+            );
+            let wanted = async {
+                loop {
+                    if let ClientEvent::Event {
+                        name,
+                        args,
+                        attachments,
+                        ..
+                    } = socket.next_event().await.expect("client alive")
+                    {
+                        return (name, args, attachments);
+                    }
+                }
+            };
+            let (name, args, attachments) = tokio::time::timeout(PATIENCE, wanted)
+                .await
+                .unwrap_or_else(|_| panic!("{kind:?} {transports:?}: no echo"));
+            assert_eq!(name, "binary", "{kind:?} {transports:?}");
+            assert_eq!(
+                args,
+                [json!("all bytes"), placeholder(0)],
+                "{kind:?} {transports:?}"
+            );
+            assert_eq!(attachments, [data], "{kind:?} {transports:?}");
+        }
         peer.stop().await;
     }
 }

@@ -143,6 +143,16 @@ async fn drive(
                         client.on_transport_closed(now());
                     }
                 }
+                Output::SendBinary(data) => {
+                    let sent = match socket.as_mut() {
+                        Some(open) => open.send(Message::Bytes(data)).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent {
+                        socket = None;
+                        client.on_transport_closed(now());
+                    }
+                }
                 Output::Close => {
                     socket = None;
                     requests = FuturesUnordered::new();
@@ -210,8 +220,7 @@ async fn drive(
 
         match wake {
             Wake::Frame(Some(Ok(Message::Text(text)))) => client.on_text(&text, now()),
-            // Binary frames carry attachments, which this client does not take yet.
-            Wake::Frame(Some(Ok(Message::Bytes(_)))) => {}
+            Wake::Frame(Some(Ok(Message::Bytes(data)))) => client.on_binary(data, now()),
             Wake::Frame(Some(Err(_)) | None) => {
                 socket = None;
                 client.on_transport_closed(now());

@@ -15,7 +15,10 @@
 //!
 //! Time is a [`Duration`] since any fixed origin the driver chooses.
 
+mod binary;
 mod upgrade;
+
+pub use binary::placeholder;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -103,6 +106,9 @@ pub enum ClientEvent {
         args: Vec<Value>,
         /// Set when the server wants an answer through [`Client::ack`].
         ack: Option<AckId>,
+        /// Binary attachments, which `args` refer to with placeholders
+        /// (`{"_placeholder":true,"num":i}`); empty for plain events.
+        attachments: Vec<Vec<u8>>,
     },
     /// The server answered an emit made with [`Client::emit_with_ack`].
     Ack {
@@ -110,6 +116,8 @@ pub enum ClientEvent {
         id: AckId,
         /// The server's answer.
         args: Vec<Value>,
+        /// Binary attachments of the answer, referred to by placeholders.
+        attachments: Vec<Vec<u8>>,
     },
     /// No answer came in time for an emit made with [`Client::emit_with_ack`].
     AckTimedOut {
@@ -140,6 +148,8 @@ pub enum Output {
     Open,
     /// Send this text frame on the open WebSocket.
     Send(String),
+    /// Send this binary frame (an attachment) on the open WebSocket.
+    SendBinary(Vec<u8>),
     /// Make this long-polling HTTP request and report its outcome with
     /// [`Client::on_response`].
     Request(PollRequest),
@@ -190,8 +200,10 @@ pub struct Client {
     phase: Phase,
     backoff: Backoff,
     out: VecDeque<Output>,
-    /// Emits made while not connected, sent in order once connected.
-    buffer: VecDeque<Packet>,
+    /// Emits made while not connected (with their attachments), sent in order once connected.
+    buffer: VecDeque<(Packet, Vec<Vec<u8>>)>,
+    /// A binary packet whose attachments are still arriving.
+    partial: Option<binary::Partial>,
     /// Emits waiting for an ack, with their deadline if they have one.
     pending_acks: BTreeMap<AckId, Option<Duration>>,
     next_ack: AckId,
@@ -228,6 +240,7 @@ impl Client {
             backoff,
             out: VecDeque::new(),
             buffer: VecDeque::new(),
+            partial: None,
             pending_acks: BTreeMap::new(),
             next_ack: 0,
             ping_deadline: None,
@@ -291,7 +304,7 @@ impl Client {
     /// in order, once the connection is back.
     pub fn emit(&mut self, name: &str, args: Vec<Value>) {
         let packet = Packet::event(&self.config.namespace, name, args, None);
-        self.send_or_buffer(packet);
+        self.send_or_buffer(packet, Vec::new());
     }
 
     /// Emits `name` with `args` and asks the server to answer. The answer comes
@@ -308,7 +321,7 @@ impl Client {
         self.next_ack += 1;
         self.pending_acks.insert(id, timeout.map(|t| now + t));
         let packet = Packet::event(&self.config.namespace, name, args, Some(id));
-        self.send_or_buffer(packet);
+        self.send_or_buffer(packet, Vec::new());
         id
     }
 
@@ -423,15 +436,23 @@ impl Client {
         ) {
             return false;
         }
+        if let Some(encoded) = frame.strip_prefix('b')
+            && self.transport == Some(TransportKind::Polling)
+        {
+            return self.receive_base64(encoded, now);
+        }
         match self.handle_frame(frame, now) {
             Ok(()) => true,
-            Err(error) => {
-                self.out
-                    .push_back(Output::Event(ClientEvent::ProtocolError(error)));
-                self.drop_transport(now, "parse error");
-                false
-            }
+            Err(error) => self.fail(error, now),
         }
+    }
+
+    /// Reports what the server got wrong and drops the connection; always `false`.
+    fn fail(&mut self, error: DecodeError, now: Duration) -> bool {
+        self.out
+            .push_back(Output::Event(ClientEvent::ProtocolError(error)));
+        self.drop_transport(now, "parse error");
+        false
     }
 
     /// Issues the polling requests that can go out now.
@@ -480,14 +501,23 @@ impl Client {
                 self.ping_deadline = Some(now + self.ping_window);
             }
             engineio::Packet::Close => self.drop_transport(now, "server closed the session"),
-            engineio::Packet::Message(text) => self.handle_packet(Packet::decode(&text)?, now),
+            engineio::Packet::Message(text) => {
+                if self.partial.is_some() {
+                    return Err(DecodeError::BadPayload {
+                        kind: "BINARY",
+                        reason: "a packet arrived before the previous one's attachments",
+                    });
+                }
+                self.handle_packet(Packet::decode(&text)?, now);
+            }
             engineio::Packet::Pong(_) | engineio::Packet::Upgrade | engineio::Packet::Noop => {}
         }
         Ok(())
     }
 
     fn handle_packet(&mut self, packet: Packet, now: Duration) {
-        if packet.namespace != self.config.namespace {
+        // Binary packets of any namespace must collect their attachments.
+        if packet.namespace != self.config.namespace && !packet.kind.is_binary() {
             return;
         }
         match packet.kind {
@@ -505,8 +535,8 @@ impl Client {
                     let transport = self.transport.unwrap_or(TransportKind::WebSocket);
                     self.out
                         .push_back(Output::Event(ClientEvent::Connected { sid, transport }));
-                    while let Some(packet) = self.buffer.pop_front() {
-                        self.send_packet(&packet);
+                    while let Some((packet, attachments)) = self.buffer.pop_front() {
+                        self.send_with_attachments(&packet, attachments);
                     }
                 }
             }
@@ -529,41 +559,16 @@ impl Client {
             // treated as a lost connection: a chat that stays silently
             // offline after a server restart helps nobody.
             PacketKind::Disconnect => self.drop_transport(now, "server disconnected"),
-            PacketKind::Event => {
-                if let Some((name, args)) = packet.event_parts() {
-                    let event = ClientEvent::Event {
-                        name: name.to_owned(),
-                        args: args.to_vec(),
-                        ack: packet.id,
-                    };
-                    self.out.push_back(Output::Event(event));
-                }
-            }
-            PacketKind::Ack => {
-                if let (Some(id), Some(args)) = (packet.id, packet.ack_args())
-                    && self.pending_acks.remove(&id).is_some()
-                {
-                    let args = args.to_vec();
-                    self.out
-                        .push_back(Output::Event(ClientEvent::Ack { id, args }));
-                }
-            }
-            PacketKind::BinaryEvent | PacketKind::BinaryAck => {
-                let error = DecodeError::BadPayload {
-                    kind: "BINARY",
-                    reason: "binary attachments are not supported by this client yet",
-                };
-                self.out
-                    .push_back(Output::Event(ClientEvent::ProtocolError(error)));
-            }
+            PacketKind::Event | PacketKind::Ack => self.deliver(packet, Vec::new()),
+            PacketKind::BinaryEvent | PacketKind::BinaryAck => self.start_binary(packet),
         }
     }
 
-    fn send_or_buffer(&mut self, packet: Packet) {
+    fn send_or_buffer(&mut self, packet: Packet, attachments: Vec<Vec<u8>>) {
         if self.phase == Phase::Connected {
-            self.send_packet(&packet);
+            self.send_with_attachments(&packet, attachments);
         } else {
-            self.buffer.push_back(packet);
+            self.buffer.push_back((packet, attachments));
         }
     }
 
@@ -619,6 +624,7 @@ impl Client {
             self.websocket_failed = true;
         }
         self.transport = None;
+        self.partial = None;
         self.polling.reset();
         if self.probe.take().is_some() {
             self.out.push_back(Output::CloseProbe);

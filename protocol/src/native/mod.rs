@@ -57,6 +57,11 @@ enum Command {
         event: String,
         args: Vec<Value>,
     },
+    EmitBinary {
+        event: String,
+        args: Vec<Value>,
+        attachments: Vec<Vec<u8>>,
+    },
     Ack {
         id: AckId,
         args: Vec<Value>,
@@ -80,7 +85,9 @@ pub struct Socket {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Emit { event, .. } | Self::EmitWithAck { event, .. } => {
+            Self::Emit { event, .. }
+            | Self::EmitBinary { event, .. }
+            | Self::EmitWithAck { event, .. } => {
                 f.debug_struct("Command").field("event", event).finish()
             }
             Self::Ack { id, .. } => f.debug_struct("Command").field("ack", id).finish(),
@@ -131,6 +138,16 @@ impl Socket {
         let _ = self.commands.send(Command::Emit {
             event: event.to_owned(),
             args,
+        });
+    }
+
+    /// Emits `event` with `args` and binary `attachments`, which `args` refer
+    /// to with [`placeholder`](crate::placeholder)s.
+    pub fn emit_binary(&self, event: &str, args: Vec<Value>, attachments: Vec<Vec<u8>>) {
+        let _ = self.commands.send(Command::EmitBinary {
+            event: event.to_owned(),
+            args,
+            attachments,
         });
     }
 
@@ -248,6 +265,16 @@ async fn drive(
                         client.on_transport_closed(start.elapsed());
                     }
                 }
+                Output::SendBinary(data) => {
+                    let sent = match socket.as_mut() {
+                        Some(open) => open.send(Message::binary(data)).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent {
+                        socket = None;
+                        client.on_transport_closed(start.elapsed());
+                    }
+                }
                 Output::Close => {
                     socket = None;
                     requests = FuturesUnordered::new();
@@ -282,7 +309,7 @@ async fn drive(
                         (request.id, response)
                     });
                 }
-                Output::Event(ClientEvent::Ack { id, args }) => {
+                Output::Event(ClientEvent::Ack { id, args, .. }) => {
                     if let Some(reply) = acks.remove(&id) {
                         let _ = reply.send(Ok(args));
                     }
@@ -309,6 +336,7 @@ async fn drive(
         tokio::select! {
             frame = async { socket.as_mut()?.next().await }, if socket.is_some() => match frame {
                 Some(Ok(Message::Text(text))) => client.on_text(text.as_str(), start.elapsed()),
+                Some(Ok(Message::Binary(data))) => client.on_binary(data.to_vec(), start.elapsed()),
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
                     socket = None;
                     client.on_transport_closed(start.elapsed());
@@ -317,6 +345,9 @@ async fn drive(
             },
             command = commands.recv() => match command {
                 Some(Command::Emit { event, args }) => client.emit(&event, args),
+                Some(Command::EmitBinary { event, args, attachments }) => {
+                    client.emit_binary(&event, args, attachments);
+                }
                 Some(Command::Ack { id, args }) => client.ack(id, args),
                 Some(Command::EmitWithAck { event, args, timeout, reply }) => {
                     let id = client.emit_with_ack(&event, args, Some(timeout), start.elapsed());
