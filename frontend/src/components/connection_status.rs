@@ -4,7 +4,7 @@ use protocol::{ConnectionState, TransportKind};
 use crate::chat::Chat;
 
 /// A badge saying whether messages go out now or will wait, and over which
-/// transport (shown only when it is the long-polling fallback).
+/// transport.
 #[component]
 pub fn ConnectionStatus() -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -18,7 +18,8 @@ pub fn ConnectionStatus() -> impl IntoView {
         ConnectionState::Idle | ConnectionState::Connecting => "Connecting…".to_owned(),
         ConnectionState::Connected => match chat.transport.get() {
             Some(TransportKind::Polling) => "Connected (long-polling)".to_owned(),
-            _ => "Connected".to_owned(),
+            Some(TransportKind::WebSocket) => "Connected (WebSocket)".to_owned(),
+            None => "Connected".to_owned(),
         },
         ConnectionState::Reconnecting { attempt } => format!("Reconnecting… (attempt {attempt})"),
         ConnectionState::Closed => "Offline".to_owned(),
