@@ -144,7 +144,7 @@ test('after the backend restarts, the page reconnects and can send again', async
 
   // A message typed while offline waits and goes out once the server is back.
   await sendFromForm(page, 'ann', 'typed while offline');
-  const again = await startServer({ port: own.port });
+  const again = await startServer({ port: own.port, dataDir: own.dataDir });
   try {
     await connected(page, 20_000);
     await expect(() => lines(page), (seen) => seen.some((l) => l.body === 'typed while offline'));

@@ -5,8 +5,10 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::hub::RateLimit;
+use crate::identity::{SecretError, Signer, load_or_create_secret};
 
 const DEFAULT_DIST: &str = "dist";
+const DEFAULT_DATA_DIR: &str = "data";
 const DEFAULT_BOT_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_MESSAGE_BURST: u32 = 10;
 const DEFAULT_MESSAGES_PER_SECOND: f64 = 2.0;
@@ -48,6 +50,14 @@ pub struct Config {
         default_values_t = [Transport::Polling, Transport::Websocket]
     )]
     pub transports: Vec<Transport>,
+    /// Folder for the server's own files (the token secret). Default `data`.
+    #[arg(long, env = "DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Believe `?botmasterUserId=` without a session token, for Botmaster's
+    /// original clients. Anyone can then read anyone's bot conversation:
+    /// only for trusted networks. Default off.
+    #[arg(long, env = "INSECURE_TRUST_CLIENT_IDS")]
+    pub insecure_trust_client_ids: bool,
 }
 
 /// A Socket.IO transport the server can accept.
@@ -69,9 +79,11 @@ impl std::fmt::Display for Transport {
 }
 
 impl Config {
-    /// What the server needs once the address is bound.
-    pub fn into_settings(self) -> Settings {
-        Settings {
+    /// What the server needs once the address is bound; reads (or creates)
+    /// the token secret in the data folder.
+    pub fn into_settings(self) -> Result<Settings, SecretError> {
+        let secret = load_or_create_secret(&self.data_dir.join("secret"))?;
+        Ok(Settings {
             dist: self.dist,
             bot_timeout: Duration::from_millis(self.bot_timeout_ms),
             rate_limit: RateLimit {
@@ -80,7 +92,9 @@ impl Config {
             },
             polling: self.transports.contains(&Transport::Polling),
             websocket: self.transports.contains(&Transport::Websocket),
-        }
+            signer: Signer::new(secret),
+            trust_client_ids: self.insecure_trust_client_ids,
+        })
     }
 }
 
@@ -97,6 +111,10 @@ pub struct Settings {
     pub polling: bool,
     /// Accept WebSocket. Default true. With neither, both are accepted.
     pub websocket: bool,
+    /// Signs and checks session tokens. Default: a fresh random secret.
+    pub signer: Signer,
+    /// Believe `botmasterUserId` without a token. Default false.
+    pub trust_client_ids: bool,
 }
 
 impl Default for Settings {
@@ -110,6 +128,14 @@ impl Default for Settings {
             },
             polling: true,
             websocket: true,
+            signer: Signer::new(random_secret()),
+            trust_client_ids: false,
         }
     }
+}
+
+fn random_secret() -> Vec<u8> {
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).expect("the operating system provides randomness");
+    key
 }

@@ -5,6 +5,8 @@
 pub mod bot;
 mod config;
 mod hub;
+pub mod identity;
+mod session;
 mod shutdown;
 
 use std::future::Future;
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
@@ -24,7 +26,8 @@ pub use shutdown::shutdown_signal;
 
 use bot::ChatBot;
 
-/// Builds the router: `/socket.io` for the chat, `GET /healthz`, and the
+/// Builds the router: `/socket.io` for the chat, `GET /healthz`,
+/// `POST /api/session` for a user id and its token, and the
 /// frontend bundle from `settings.dist` for every other path (unknown paths
 /// get `index.html`, so client-side routes survive a reload).
 ///
@@ -34,6 +37,10 @@ pub fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, SocketIo) {
     let (layer, io) = hub::layer(settings, bot);
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/api/session",
+            post(session::create).with_state(settings.signer.clone()),
+        )
         .fallback_service(static_files(&settings.dist))
         .layer(layer);
     (router, io)

@@ -16,6 +16,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let config = Config::parse();
+    if config.insecure_trust_client_ids {
+        tracing::warn!(
+            "--insecure-trust-client-ids: botmasterUserId is believed without proof; \
+             anyone can read anyone's bot conversation. Use only on a trusted network."
+        );
+    }
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -23,6 +29,9 @@ async fn main() -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port when started with `--port 0`.
     println!("chat-server listening on http://{address}");
 
-    chat_server::run(listener, config.into_settings(), shutdown_signal()).await?;
+    let settings = config
+        .into_settings()
+        .context("cannot set up session tokens")?;
+    chat_server::run(listener, settings, shutdown_signal()).await?;
     Ok(())
 }

@@ -3,19 +3,23 @@
 // `cargo xtask test`: CHAT_SERVER_BIN and DIST_DIR.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const BIN = process.env.CHAT_SERVER_BIN;
 const DIST = process.env.DIST_DIR;
 
 /**
  * Runs chat-server and resolves once it listens.
- * @param {{port?: number, args?: string[]}} options port 0 (default) lets the OS choose.
+ * @param {{port?: number, args?: string[], dataDir?: string}} options port 0
+ *   (default) lets the OS choose; dataDir defaults to a fresh temporary folder.
  */
-export async function startServer({ port = 0, args = [] } = {}) {
+export async function startServer({ port = 0, args = [], dataDir = mkdtempSync(join(tmpdir(), 'chat-data-')) } = {}) {
   if (!BIN || !DIST) {
     throw new Error('CHAT_SERVER_BIN and DIST_DIR must be set; run the tests with `cargo xtask test`');
   }
-  const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--dist', DIST, ...args], {
+  const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--dist', DIST, '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', NO_COLOR: '1' },
   });
@@ -40,6 +44,7 @@ export async function startServer({ port = 0, args = [] } = {}) {
 
   return {
     url,
+    dataDir,
     port: Number(new URL(url).port),
     /** Whatever the server logged so far. */
     log: () => log,

@@ -13,3 +13,15 @@ pub const BOT_MESSAGE: &str = "botmessage";
 /// Server to one client: why the message it just sent was refused, a
 /// [`ChatError`](crate::ChatError). Sent whether or not the client asked for an ack.
 pub const CHAT_ERROR: &str = "chaterror";
+
+/// Botmaster mode, both directions, as Botmaster's socket.io channel named it:
+/// the client sends a JSON string `{"text"}` (`socket.send`); the server sends
+/// the bot's replies as JSON strings `{"recipient":{"id"},"message":{"text"}}`
+/// to every open client of that user.
+pub const BOTMASTER_MESSAGE: &str = "message";
+
+/// Botmaster mode, server to the user's own clients: a message the user sent
+/// from one of them, as a JSON string `{"sender":{"id"},"message":{"text"}}`,
+/// so the user's other tabs show the whole conversation. Botmaster's original
+/// client ignores it.
+pub const BOTMASTER_ECHO: &str = "usermessage";

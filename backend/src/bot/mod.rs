@@ -3,6 +3,8 @@
 
 mod rules;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use thiserror::Error;
 
@@ -24,4 +26,24 @@ pub enum BotError {
     /// The engine could not be reached or answered with an error.
     #[error("bot engine unavailable: {0}")]
     Unavailable(String),
+}
+
+/// What users see when the bot fails or is too slow. The cause stays in the log.
+pub const UNAVAILABLE: &str = "The bot is unavailable right now; please try again later.";
+
+/// Asks `bot` about `message` from `sender`, waiting at most `timeout`. A
+/// failure or a timeout is logged and answered with [`UNAVAILABLE`], so the
+/// person always hears back and never sees internal details.
+pub async fn ask(bot: &dyn ChatBot, timeout: Duration, sender: &str, message: &str) -> Vec<String> {
+    match tokio::time::timeout(timeout, bot.reply(sender, message)).await {
+        Ok(Ok(replies)) => replies,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "bot failed");
+            vec![UNAVAILABLE.to_owned()]
+        }
+        Err(_) => {
+            tracing::warn!(?timeout, "bot timed out");
+            vec![UNAVAILABLE.to_owned()]
+        }
+    }
 }

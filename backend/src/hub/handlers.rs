@@ -7,10 +7,11 @@ use shared::{ChatError, MessageBody, NewMessage, SendOutcome, UserName};
 use socketioxide::ParserError;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
-use super::Hub;
+use super::identify::Identity;
 use super::rate_limit::TokenBucket;
 use super::refusal::Refusal;
 use super::sequencer::Overloaded;
+use super::{Hub, botmaster};
 
 /// A socket joined: give it its own rate limit and listen for its messages.
 pub(super) async fn on_connect(socket: SocketRef, State(hub): State<Hub>) {
@@ -37,6 +38,9 @@ pub(super) async fn on_connect(socket: SocketRef, State(hub): State<Hub>) {
             ready(())
         },
     );
+    if let Some(user) = socket.extensions.get::<Identity>().and_then(|id| id.user) {
+        botmaster::attach(&socket, user);
+    }
     socket.on_disconnect(async |socket: SocketRef| {
         tracing::debug!(sid = %socket.id, "disconnected");
     });

@@ -1,7 +1,9 @@
 //! The chat hub of the tutorial: every accepted message goes to everyone,
 //! followed by the bot's replies.
 
+mod botmaster;
 mod handlers;
+mod identify;
 mod rate_limit;
 mod refusal;
 mod sequencer;
@@ -9,10 +11,14 @@ mod sequencer;
 use std::sync::Arc;
 
 use socketioxide::layer::SocketIoLayer;
+use std::time::Duration;
+
+use socketioxide::handler::ConnectHandler as _;
 use socketioxide::{SocketIo, TransportType};
 
 use crate::Settings;
 use crate::bot::ChatBot;
+use crate::identity::Signer;
 
 pub use rate_limit::RateLimit;
 use sequencer::Sequencer;
@@ -31,12 +37,29 @@ const WS_READ_BUFFER_BYTES: usize = 1024;
 const MAX_QUEUED_PACKETS: usize = 1024;
 
 /// What every handler shares. A cheap `Clone` handle with no lock inside.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Hub {
     /// How fast each client may send.
     rate_limit: RateLimit,
     /// Where accepted messages go to be numbered and broadcast.
     sequencer: Sequencer,
+    /// Checks the session tokens that prove user ids.
+    signer: Signer,
+    /// Believe `botmasterUserId` without a token (Botmaster's original clients).
+    trust_client_ids: bool,
+    /// Answers Botmaster conversations.
+    bot: Arc<dyn ChatBot>,
+    /// How long the bot may take.
+    bot_timeout: Duration,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("rate_limit", &self.rate_limit)
+            .field("trust_client_ids", &self.trust_client_ids)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The Socket.IO layer with the hub's handlers on the main namespace.
@@ -45,6 +68,10 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
     let hub = Hub {
         rate_limit: settings.rate_limit,
         sequencer,
+        signer: settings.signer.clone(),
+        trust_client_ids: settings.trust_client_ids,
+        bot: bot.clone(),
+        bot_timeout: settings.bot_timeout,
     };
     let builder = SocketIo::builder()
         .with_state(hub)
@@ -60,6 +87,6 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
     };
     let (layer, io) = builder.build_layer();
     sequencer::start(queue, io.clone(), bot, settings.bot_timeout);
-    io.ns("/", handlers::on_connect);
+    io.ns("/", handlers::on_connect.with(identify::identify));
     (layer, io)
 }

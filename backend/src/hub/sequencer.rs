@@ -13,9 +13,6 @@ use tokio::sync::mpsc;
 
 use crate::bot::ChatBot;
 
-/// What users see when the bot fails or is too slow. The cause stays in the log.
-const BOT_UNAVAILABLE: &str = "The bot is unavailable right now; please try again later.";
-
 /// Messages waiting for the sequencer. Beyond this the server is overloaded
 /// and refuses new messages rather than queueing without bound.
 const QUEUE_CAPACITY: usize = 4096;
@@ -132,18 +129,13 @@ async fn ask_bot(
     message: ChatMessage,
     sequencer: mpsc::WeakSender<Job>,
 ) {
-    let asked = bot.reply(message.user.as_str(), message.body.as_str());
-    let replies = match tokio::time::timeout(timeout, asked).await {
-        Ok(Ok(replies)) => replies,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, id = message.id.0, "bot failed");
-            vec![BOT_UNAVAILABLE.to_owned()]
-        }
-        Err(_) => {
-            tracing::warn!(?timeout, id = message.id.0, "bot timed out");
-            vec![BOT_UNAVAILABLE.to_owned()]
-        }
-    };
+    let replies = crate::bot::ask(
+        bot.as_ref(),
+        timeout,
+        message.user.as_str(),
+        message.body.as_str(),
+    )
+    .await;
     if replies.is_empty() {
         return;
     }
