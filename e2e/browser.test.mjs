@@ -135,6 +135,46 @@ test('a page that starts on long-polling upgrades to WebSocket, like the JavaScr
   await page.context().close();
 });
 
+test('two tabs of one user share a private conversation with the bot; another user sees none of it', async () => {
+  const context = await browser.newContext();
+  const tabs = [];
+  for (let i = 0; i < 2; i += 1) {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await connected(page);
+    await page.getByTestId('tab-bot').click();
+    tabs.push(page);
+  }
+  const stranger = await openChat(browser, server.url);
+  await stranger.getByTestId('tab-bot').click();
+  try {
+    await tabs[0].getByTestId('bot-body').fill('hello, <b>bot</b>?');
+    await tabs[0].getByTestId('bot-send').click();
+    for (const page of tabs) {
+      await expect(
+        () => page.getByTestId('bot-line').allTextContents(),
+        (seen) => seen.length === 3,
+      );
+      const seen = await page.getByTestId('bot-line').evaluateAll((items) => items.map((li) => ({
+        author: li.querySelector('.author').textContent,
+        body: li.querySelector('.body').textContent,
+        bot: li.classList.contains('bot-message'),
+      })));
+      assert.deepEqual(seen.map((l) => [l.author, l.bot]), [['You', false], ['ChatFriend', true], ['ChatFriend', true]]);
+      assert.equal(seen[0].body, 'hello, <b>bot</b>?');
+      assert.match(seen[1].body, /^Hello, [A-Za-z0-9_-]+!$/);
+      assert.equal(seen[2].body, 'We will be right with you to answer your question.');
+    }
+    // The group chat saw none of it, and neither did the other user.
+    await tabs[1].getByTestId('tab-group').click();
+    assert.equal(await tabs[1].getByTestId('message').count(), 0);
+    assert.equal(await stranger.getByTestId('bot-line').count(), 0);
+  } finally {
+    await context.close();
+    await stranger.context().close();
+  }
+});
+
 test('after the backend restarts, the page reconnects and can send again', async () => {
   const own = await startServer();
   const page = await openChat(browser, own.url);

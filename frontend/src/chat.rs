@@ -6,10 +6,23 @@ use leptos::prelude::*;
 use protocol::{ClientEvent, ConnectionState, TransportKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shared::events::{BOT_MESSAGE, CHAT_ERROR, NEW_MESSAGE};
-use shared::{ChatError, ChatMessage, NewMessage, ValidationError};
+use serde_json::json;
+use shared::events::{BOT_MESSAGE, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR, NEW_MESSAGE};
+use shared::{ChatError, ChatMessage, MessageBody, NewMessage, ValidationError};
 
+use crate::session;
 use crate::socket::{self, SocketHandle};
+
+/// One line of the private conversation with the bot (Botmaster mode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotLine {
+    /// Position in this page's list.
+    pub key: usize,
+    /// Whether the bot said it (otherwise the user did, in some tab).
+    pub from_bot: bool,
+    /// What was said. Plain text.
+    pub text: String,
+}
 
 /// One line of the conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +47,11 @@ pub struct Chat {
     pub transport: RwSignal<Option<TransportKind>>,
     /// The error to show under the form: the form's own check or the server's refusal.
     pub error: RwSignal<Option<String>>,
+    /// The private conversation with the bot, as this tab has seen it.
+    pub bot_lines: RwSignal<Vec<BotLine>>,
+    /// This browser's user id, once the server has given one; the private
+    /// conversation needs it.
+    pub user_id: RwSignal<Option<String>>,
     socket: SocketHandle,
 }
 
@@ -43,8 +61,15 @@ impl Chat {
         let entries = RwSignal::new(Vec::new());
         let status = RwSignal::new(ConnectionState::Connecting);
         let transport = RwSignal::new(None);
+        let bot_lines = RwSignal::new(Vec::new());
+        let user_id = RwSignal::new(None);
+        let auth = async move {
+            let session = session::load_or_create().await;
+            user_id.set(session.as_ref().map(|s| s.user_id.clone()));
+            session.map(|s| json!({"token": s.token}))
+        };
         let error = RwSignal::new(None);
-        let socket = socket::connect(move |event| match event {
+        let socket = socket::connect(auth, move |event| match event {
             ClientEvent::StateChanged(state) => status.set(state),
             ClientEvent::Event { name, args, .. } => match name.as_str() {
                 NEW_MESSAGE | BOT_MESSAGE => {
@@ -60,6 +85,11 @@ impl Chat {
                         });
                     }
                 }
+                BOTMASTER_MESSAGE | BOTMASTER_ECHO => {
+                    if let Some(text) = args.first().and_then(botmaster_text) {
+                        push_bot_line(bot_lines, name == BOTMASTER_MESSAGE, text);
+                    }
+                }
                 CHAT_ERROR => {
                     if let Some(refusal) = first_arg::<ChatError>(&args) {
                         error.set(Some(refusal.message));
@@ -71,7 +101,12 @@ impl Chat {
                 transport: carrier, ..
             }
             | ClientEvent::Upgraded { transport: carrier } => transport.set(Some(carrier)),
-            ClientEvent::ConnectError { message } => error.set(Some(message)),
+            ClientEvent::ConnectError { message } => {
+                session::forget();
+                error.set(Some(format!(
+                    "{message}; reload the page to start a new session"
+                )));
+            }
             ClientEvent::ProtocolError(problem) => {
                 leptos::logging::warn!("protocol error from the server: {problem}");
             }
@@ -84,6 +119,8 @@ impl Chat {
             status,
             transport,
             error,
+            bot_lines,
+            user_id,
             socket,
         }
     }
@@ -97,6 +134,39 @@ impl Chat {
         self.error.set(None);
         Ok(())
     }
+}
+
+impl Chat {
+    /// Tells the bot `text`, privately. Shown at once in this tab; the
+    /// user's other tabs get it from the server.
+    pub fn send_to_bot(&self, text: &str) -> Result<(), ValidationError> {
+        let text = MessageBody::parse(text)?;
+        push_bot_line(self.bot_lines, false, text.as_str().to_owned());
+        let payload = json!({"text": text.as_str()}).to_string();
+        self.socket.emit(BOTMASTER_MESSAGE, Value::String(payload));
+        Ok(())
+    }
+}
+
+fn push_bot_line(lines: RwSignal<Vec<BotLine>>, from_bot: bool, text: String) {
+    lines.update(|lines| {
+        let key = lines.len();
+        lines.push(BotLine {
+            key,
+            from_bot,
+            text,
+        });
+    });
+}
+
+/// The text of a Botmaster event: a JSON string whose `message.text` is it.
+fn botmaster_text(arg: &Value) -> Option<String> {
+    let parsed: Value = serde_json::from_str(arg.as_str()?).ok()?;
+    parsed
+        .get("message")?
+        .get("text")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn first_arg<T: DeserializeOwned>(args: &[Value]) -> Option<T> {

@@ -4,6 +4,7 @@
 mod app;
 mod chat;
 mod components;
+mod session;
 mod socket;
 mod time;
 

@@ -1,10 +1,12 @@
 //! The page's parts, one component per file.
 
+mod bot_conversation;
 mod compose_form;
 mod connection_status;
 mod message_item;
 mod message_list;
 
+pub use bot_conversation::BotConversation;
 pub use compose_form::ComposeForm;
 pub use connection_status::ConnectionStatus;
 pub use message_item::MessageItem;

@@ -12,17 +12,24 @@ use protocol::{Client, ClientConfig, ClientEvent, Output, PollRequest, Transport
 
 use super::{Command, SocketHandle};
 
-/// Connects to the Socket.IO server that served this page and keeps the
-/// connection up; `on_event` hears everything that happens.
-pub fn connect(on_event: impl Fn(ClientEvent) + 'static) -> SocketHandle {
+/// Connects to the Socket.IO server that served this page, once `auth` (the
+/// CONNECT payload) is known, and keeps the connection up; `on_event` hears
+/// everything that happens. Emits made before then wait.
+pub fn connect(
+    auth: impl Future<Output = Option<serde_json::Value>> + 'static,
+    on_event: impl Fn(ClientEvent) + 'static,
+) -> SocketHandle {
     let (commands, receiver) = mpsc::unbounded();
     let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
-    let config = ClientConfig {
-        transports: transports_from_page(),
-        ..ClientConfig::default()
-    };
-    let client = Client::new(config, seed);
-    leptos::task::spawn_local(drive(origin(), client, receiver, on_event));
+    leptos::task::spawn_local(async move {
+        let config = ClientConfig {
+            transports: transports_from_page(),
+            auth: auth.await,
+            ..ClientConfig::default()
+        };
+        let client = Client::new(config, seed);
+        drive(origin(), client, receiver, on_event).await;
+    });
     SocketHandle { commands }
 }
 

@@ -1,0 +1,67 @@
+use leptos::ev::SubmitEvent;
+use leptos::html::Ol;
+use leptos::prelude::*;
+
+use crate::chat::Chat;
+
+/// The private conversation with the bot (Botmaster mode): every tab of
+/// this browser's user sees the same one, and nobody else does.
+#[component]
+pub fn BotConversation() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let body = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let (lines, user_id) = (chat.bot_lines, chat.user_id);
+    let list = NodeRef::<Ol>::new();
+    Effect::new(move |_| {
+        lines.with(Vec::len);
+        if let Some(list) = list.get() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        match chat.send_to_bot(&body.get_untracked()) {
+            Ok(()) => {
+                body.set(String::new());
+                error.set(None);
+            }
+            Err(invalid) => error.set(Some(invalid.to_string())),
+        }
+    };
+    view! {
+        <ol class="messages" data-testid="bot-messages" node_ref=list aria-live="polite">
+            <For
+                each=move || lines.get()
+                key=|line| line.key
+                children=|line| {
+                    let (class, author) = if line.from_bot {
+                        ("message bot-message", "ChatFriend")
+                    } else {
+                        ("message", "You")
+                    };
+                    view! {
+                        <li class=class data-testid="bot-line">
+                            <strong class="author">{author}</strong>
+                            <span class="body">{line.text}</span>
+                        </li>
+                    }
+                }
+            />
+        </ol>
+        <form class="compose" data-testid="bot-compose" on:submit=on_submit>
+            <label class="grow">
+                <span>"Ask the bot, privately"</span>
+                <input type="text" data-testid="bot-body" autocomplete="off" bind:value=body />
+            </label>
+            <button type="submit" data-testid="bot-send">"Send"</button>
+            <p class="error" data-testid="bot-error" role="alert">
+                {move || {
+                    error.get().or_else(|| user_id.get().is_none().then(|| {
+                        "The private conversation needs a session; connecting…".to_owned()
+                    }))
+                }}
+            </p>
+        </form>
+    }
+}
