@@ -2,8 +2,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use clap::{Parser, ValueEnum};
 
+use crate::bot::{ChatBot, RasaBot, RuleBot};
 use crate::hub::RateLimit;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
 
@@ -58,6 +61,31 @@ pub struct Config {
     /// only for trusted networks. Default off.
     #[arg(long, env = "INSECURE_TRUST_CLIENT_IDS")]
     pub insecure_trust_client_ids: bool,
+    /// The bot engine. Default `rules`, the tutorial's bot, which needs nothing else.
+    #[arg(long, env = "BOT", value_enum, default_value_t = Engine::Rules)]
+    pub bot: Engine,
+    /// Where the Rasa assistant's REST channel listens, for `--bot rasa`.
+    /// Default http://127.0.0.1:5005.
+    #[arg(long, env = "RASA_URL", default_value = "http://127.0.0.1:5005")]
+    pub rasa_url: String,
+}
+
+/// The bot engines to choose from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// The tutorial's rule bot.
+    Rules,
+    /// A Rasa assistant, over its REST channel.
+    Rasa,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Rules => "rules",
+            Self::Rasa => "rasa",
+        })
+    }
 }
 
 /// A Socket.IO transport the server can accept.
@@ -79,6 +107,14 @@ impl std::fmt::Display for Transport {
 }
 
 impl Config {
+    /// The configured bot engine.
+    pub fn bot(&self) -> Arc<dyn ChatBot> {
+        match self.bot {
+            Engine::Rules => Arc::new(RuleBot),
+            Engine::Rasa => Arc::new(RasaBot::new(&self.rasa_url)),
+        }
+    }
+
     /// What the server needs once the address is bound; reads (or creates)
     /// the token secret in the data folder.
     pub fn into_settings(self) -> Result<Settings, SecretError> {

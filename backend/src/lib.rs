@@ -20,7 +20,7 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 
-pub use config::{Config, Settings};
+pub use config::{Config, Engine, Settings};
 pub use hub::RateLimit;
 pub use shutdown::shutdown_signal;
 

@@ -29,9 +29,11 @@ async fn main() -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port when started with `--port 0`.
     println!("chat-server listening on http://{address}");
 
+    let bot = config.bot();
+    tracing::info!(engine = %config.bot, "bot engine");
     let settings = config
         .into_settings()
         .context("cannot set up session tokens")?;
-    chat_server::run(listener, settings, shutdown_signal()).await?;
+    chat_server::run_with_bot(listener, settings, bot, shutdown_signal()).await?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Bot engines. The hub only knows the [`ChatBot`] trait, so an engine is
 //! chosen at start-up and swapped without touching the chat itself.
 
+mod http;
+mod rasa;
 mod rules;
 
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use thiserror::Error;
 
+pub use rasa::RasaBot;
 pub use rules::RuleBot;
 
 /// Something that answers chat messages, like the tutorial's `getResponse`.
