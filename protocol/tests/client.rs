@@ -51,6 +51,17 @@ fn no_jitter() -> ClientConfig {
     }
 }
 
+/// A client using `transports`, with predictable reconnection delays.
+fn client_over(transports: protocol::Transports) -> Client {
+    Client::new(
+        ClientConfig {
+            transports,
+            ..no_jitter()
+        },
+        1,
+    )
+}
+
 /// A client that has completed the handshake and joined `/` at time 0.
 fn connected() -> Client {
     let mut client = Client::new(no_jitter(), 1);
@@ -515,11 +526,7 @@ mod polling {
 
     #[test]
     fn a_websocket_that_cannot_open_falls_back_to_polling() {
-        let config = ClientConfig {
-            transports: Transports::WebSocketWithFallback,
-            ..no_jitter()
-        };
-        let mut client = Client::new(config, 1);
+        let mut client = client_over(protocol::Transports::WebSocketWithFallback);
         client.connect(ms(0));
         assert_eq!(opens(&drain(&mut client)), 1, "WebSocket first");
         client.on_transport_closed(ms(10));
@@ -532,11 +539,7 @@ mod polling {
 
     #[test]
     fn a_websocket_lost_after_its_handshake_is_tried_again() {
-        let config = ClientConfig {
-            transports: Transports::WebSocketWithFallback,
-            ..no_jitter()
-        };
-        let mut client = Client::new(config, 1);
+        let mut client = client_over(protocol::Transports::WebSocketWithFallback);
         client.connect(ms(0));
         client.on_text(HANDSHAKE, ms(0));
         client.on_text("40", ms(0));
@@ -548,11 +551,7 @@ mod polling {
 
     #[test]
     fn websocket_only_never_falls_back() {
-        let config = ClientConfig {
-            transports: Transports::WebSocketOnly,
-            ..no_jitter()
-        };
-        let mut client = Client::new(config, 1);
+        let mut client = client_over(protocol::Transports::WebSocketOnly);
         client.connect(ms(0));
         drain(&mut client);
         client.on_transport_closed(ms(10));
@@ -585,11 +584,7 @@ mod polling {
         /// A polling session that offered WebSocket, joined `/`, probe opening.
         /// Returns the client and its pending long-poll GET.
         fn probing() -> (Client, u64) {
-            let config = ClientConfig {
-                transports: Transports::PollingThenUpgrade,
-                ..no_jitter()
-            };
-            let mut client = Client::new(config, 1);
+            let mut client = client_over(protocol::Transports::PollingThenUpgrade);
             client.connect(ms(0));
             let handshake = requests(&drain(&mut client))[0].id;
             client.on_response(handshake, Ok(OFFERS_WEBSOCKET.to_owned()), ms(0));
@@ -679,11 +674,7 @@ mod polling {
 
         #[test]
         fn without_an_offer_there_is_no_probe() {
-            let config = ClientConfig {
-                transports: Transports::PollingThenUpgrade,
-                ..no_jitter()
-            };
-            let mut client = Client::new(config, 1);
+            let mut client = client_over(protocol::Transports::PollingThenUpgrade);
             client.connect(ms(0));
             let handshake = requests(&drain(&mut client))[0].id;
             client.on_response(handshake, Ok(HANDSHAKE.to_owned()), ms(0));
@@ -784,11 +775,7 @@ mod binary {
 
     #[test]
     fn over_polling_attachments_travel_as_base64() {
-        let config = ClientConfig {
-            transports: protocol::Transports::PollingOnly,
-            ..no_jitter()
-        };
-        let mut client = Client::new(config, 1);
+        let mut client = client_over(protocol::Transports::PollingOnly);
         client.connect(ms(0));
         let request = |out: &[Output]| -> Vec<protocol::PollRequest> {
             out.iter()
