@@ -141,22 +141,12 @@ async fn drive(
                     }
                 },
                 Output::Send(frame) => {
-                    let sent = match socket.as_mut() {
-                        Some(open) => open.send(Message::Text(frame)).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        socket = None;
+                    if !send_on(&mut socket, Message::Text(frame)).await {
                         client.on_transport_closed(now());
                     }
                 }
                 Output::SendBinary(data) => {
-                    let sent = match socket.as_mut() {
-                        Some(open) => open.send(Message::Bytes(data)).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        socket = None;
+                    if !send_on(&mut socket, Message::Bytes(data)).await {
                         client.on_transport_closed(now());
                     }
                 }
@@ -176,12 +166,7 @@ async fn drive(
                     }
                 }
                 Output::SendProbe(frame) => {
-                    let sent = match probe.as_mut() {
-                        Some(open) => open.send(Message::Text(frame)).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        probe = None;
+                    if !send_on(&mut probe, Message::Text(frame)).await {
                         client.on_probe_closed();
                     }
                 }
@@ -251,4 +236,17 @@ async fn drive(
             Wake::Timer => client.on_timeout(now()),
         }
     }
+}
+
+/// Sends `message` on `socket`; on failure (or no socket) drops it and
+/// answers `false`, so the caller tells the core.
+async fn send_on(socket: &mut Option<WebSocket>, message: Message) -> bool {
+    let sent = match socket.as_mut() {
+        Some(open) => open.send(message).await.is_ok(),
+        None => false,
+    };
+    if !sent {
+        *socket = None;
+    }
+    sent
 }

@@ -213,6 +213,19 @@ fn websocket_url(base: &str) -> Result<String, ConnectError> {
 type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Sends `message` on `socket`; on failure (or no socket) drops it and
+/// answers `false`, so the caller tells the core.
+async fn send_on(socket: &mut Option<WebSocket>, message: Message) -> bool {
+    let sent = match socket.as_mut() {
+        Some(open) => open.send(message).await.is_ok(),
+        None => false,
+    };
+    if !sent {
+        *socket = None;
+    }
+    sent
+}
+
 /// A probe WebSocket being opened.
 type ProbeOpening = std::pin::Pin<
     Box<
@@ -256,22 +269,12 @@ async fn drive(
                     }
                 }
                 Output::Send(frame) => {
-                    let sent = match socket.as_mut() {
-                        Some(open) => open.send(Message::text(frame)).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        socket = None;
+                    if !send_on(&mut socket, Message::text(frame)).await {
                         client.on_transport_closed(start.elapsed());
                     }
                 }
                 Output::SendBinary(data) => {
-                    let sent = match socket.as_mut() {
-                        Some(open) => open.send(Message::binary(data)).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        socket = None;
+                    if !send_on(&mut socket, Message::binary(data)).await {
                         client.on_transport_closed(start.elapsed());
                     }
                 }
@@ -288,12 +291,7 @@ async fn drive(
                     }));
                 }
                 Output::SendProbe(frame) => {
-                    let sent = match probe.as_mut() {
-                        Some(open) => open.send(Message::text(frame)).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        probe = None;
+                    if !send_on(&mut probe, Message::text(frame)).await {
                         client.on_probe_closed();
                     }
                 }
