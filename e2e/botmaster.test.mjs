@@ -76,6 +76,21 @@ describe('with --insecure-trust-client-ids, Botmaster\'s original client works u
     }
   });
 
+  test('one tab\'s messages reach the other tabs in the order they were sent', async () => {
+    const tab1 = botmasterClient(server.url, 'orderly');
+    const tab2 = botmasterClient(server.url, 'orderly');
+    try {
+      await Promise.all([tab1, tab2].map(connected));
+      const texts = Array.from({ length: 10 }, (_, i) => `message ${i}`);
+      texts.forEach((text) => tab1.socket.send(JSON.stringify({ text })));
+      const echoes = await tab2.inbox.take('usermessage', texts.length);
+      assert.deepEqual(echoes.map((raw) => JSON.parse(raw).message.text), texts);
+      assert.equal((await tab2.inbox.take('message', texts.length)).length, texts.length);
+    } finally {
+      [tab1, tab2].forEach(({ socket }) => socket.close());
+    }
+  });
+
   test('a malformed Botmaster message gets a clear error', async () => {
     const tab = botmasterClient(server.url, 'wantedUserId');
     try {

@@ -3,13 +3,21 @@
 //! `client_app.js` works unchanged. Every socket of a user is in that user's
 //! room; the bot's replies reach all of them, and nobody else.
 
+use std::future::{Ready, ready};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
 use serde_json::{Value, json};
 use shared::events::{BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
 use shared::{ChatError, ErrorCode, MessageBody};
 use socketioxide::SocketIo;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::socket::Sid;
+use tokio::sync::mpsc;
 
 use super::Hub;
+use super::rate_limit::TokenBucket;
+use super::refusal::Refusal;
 use crate::identity::UserId;
 
 /// The room of all of `user`'s sockets.
@@ -18,23 +26,54 @@ pub(super) fn room(user: &UserId) -> String {
 }
 
 /// Joins `socket` to its user's room and listens for Botmaster messages.
-pub(super) fn attach(socket: &SocketRef, user: UserId) {
-    socket.join(room(&user));
+/// They are answered one after another, in the order the socket sent them,
+/// by a task that ends when the socket is gone; `bucket` is the socket's
+/// rate limit, shared with the group chat.
+pub(super) fn attach(
+    socket: &SocketRef,
+    io: SocketIo,
+    hub: Hub,
+    user: UserId,
+    bucket: Arc<Mutex<TokenBucket>>,
+) {
+    let sid = socket.id;
+    // A room of its own lets the worker leave this socket out of the echo
+    // without holding the socket (which would keep it alive forever).
+    socket.join([room(&user), sid.to_string()]);
+    let (queue, mut pending) = mpsc::unbounded_channel::<MessageBody>();
+    tokio::spawn(async move {
+        while let Some(text) = pending.recv().await {
+            converse(&io, &hub, &user, sid, text).await;
+        }
+    });
+    // Like the group chat's handler, it does its work before returning, so
+    // messages are queued in the order they arrived.
     socket.on(
         BOTMASTER_MESSAGE,
-        move |socket: SocketRef,
-              io: SocketIo,
-              State(hub): State<Hub>,
-              TryData(data): TryData<Value>| {
-            let user = user.clone();
-            async move {
-                match text_of(data.ok()) {
-                    Ok(text) => converse(&socket, &io, &hub, &user, text).await,
-                    Err(error) => {
-                        let _ = socket.emit(CHAT_ERROR, &error);
-                    }
+        move |socket: SocketRef, TryData(data): TryData<Value>| -> Ready<()> {
+            let allowed = || {
+                bucket
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .try_take(Instant::now())
+            };
+            let verdict = text_of(data.ok()).and_then(|text| {
+                if allowed() {
+                    Ok(text)
+                } else {
+                    Err(ChatError::from(&Refusal::RateLimited))
+                }
+            });
+            match verdict {
+                Ok(text) => {
+                    // The worker only stops when this handler is dropped with the socket.
+                    let _ = queue.send(text);
+                }
+                Err(error) => {
+                    let _ = socket.emit(CHAT_ERROR, &error);
                 }
             }
+            ready(())
         },
     );
 }
@@ -58,11 +97,12 @@ fn text_of(data: Option<Value>) -> Result<MessageBody, ChatError> {
     MessageBody::parse(text).map_err(ChatError::from)
 }
 
-async fn converse(socket: &SocketRef, io: &SocketIo, hub: &Hub, user: &UserId, text: MessageBody) {
+async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, text: MessageBody) {
     let echo = json!({"sender": {"id": user.as_str()}, "message": {"text": text.as_str()}});
-    // The user's other tabs show what was said here; this one already does.
-    if let Err(error) = socket
+    // The user's other tabs show what was said; the sending tab already does.
+    if let Err(error) = io
         .to(room(user))
+        .except(sender)
         .emit(BOTMASTER_ECHO, &echo.to_string())
         .await
     {

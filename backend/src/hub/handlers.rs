@@ -5,6 +5,7 @@ use std::time::Instant;
 use shared::events::{CHAT_ERROR, NEW_MESSAGE};
 use shared::{ChatError, MessageBody, NewMessage, SendOutcome, UserName};
 use socketioxide::ParserError;
+use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::identify::Identity;
@@ -14,9 +15,12 @@ use super::sequencer::Overloaded;
 use super::{Hub, botmaster};
 
 /// A socket joined: give it its own rate limit and listen for its messages.
-pub(super) async fn on_connect(socket: SocketRef, State(hub): State<Hub>) {
+pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): State<Hub>) {
     tracing::debug!(sid = %socket.id, "connected");
     let bucket = Arc::new(Mutex::new(TokenBucket::new(hub.rate_limit, Instant::now())));
+    if let Some(user) = socket.extensions.get::<Identity>().and_then(|id| id.user) {
+        botmaster::attach(&socket, io, hub.clone(), user, bucket.clone());
+    }
     // The handler does its work before returning a finished future: socketioxide
     // calls handlers in the order messages arrive but runs their async bodies
     // as parallel tasks, and a chat must keep each sender's order.
@@ -38,9 +42,6 @@ pub(super) async fn on_connect(socket: SocketRef, State(hub): State<Hub>) {
             ready(())
         },
     );
-    if let Some(user) = socket.extensions.get::<Identity>().and_then(|id| id.user) {
-        botmaster::attach(&socket, user);
-    }
     socket.on_disconnect(async |socket: SocketRef| {
         tracing::debug!(sid = %socket.id, "disconnected");
     });
