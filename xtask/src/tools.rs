@@ -35,13 +35,7 @@ pub fn ensure_chromium() -> anyhow::Result<String> {
         command::run(command::new("apt-get").args(["update", "-qq"]))?;
         command::run(
             command::new("apt-get")
-                .args([
-                    "install",
-                    "-y",
-                    "-qq",
-                    "--no-install-recommends",
-                    "chromium",
-                ])
+                .args(["install", "-y", "-qq", "chromium"])
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )?;
     }
