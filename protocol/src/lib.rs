@@ -15,6 +15,7 @@
 
 mod backoff;
 mod client;
+mod endpoint;
 pub mod engineio;
 mod error;
 #[cfg(feature = "native")]
@@ -24,6 +25,7 @@ mod transport;
 
 pub use backoff::{Backoff, ReconnectConfig};
 pub use client::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Output, placeholder};
+pub use endpoint::websocket_url;
 pub use error::DecodeError;
 pub use transport::{PollRequest, RECORD_SEPARATOR, TransportKind, Transports};
 

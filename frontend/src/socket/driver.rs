@@ -59,19 +59,6 @@ fn origin() -> String {
         .expect("the chat runs in a browser window")
 }
 
-/// `ws(s)://<this host>/socket.io/?EIO=4&transport=websocket`.
-fn websocket_url(origin: &str) -> String {
-    let (scheme, host) = match origin.strip_prefix("https://") {
-        Some(host) => ("wss", host),
-        None => ("ws", origin.strip_prefix("http://").unwrap_or(origin)),
-    };
-    format!(
-        "{scheme}://{host}{}?{}",
-        protocol::DEFAULT_PATH,
-        protocol::WEBSOCKET_QUERY
-    )
-}
-
 /// Makes one long-polling request; the body on a 2xx, `Err` otherwise.
 async fn poll(origin: String, request: PollRequest) -> (u64, Result<String, ()>) {
     let url = format!("{origin}{}?{}", protocol::DEFAULT_PATH, request.query());
@@ -122,7 +109,8 @@ async fn drive(
     mut commands: mpsc::UnboundedReceiver<Command>,
     on_event: impl Fn(ClientEvent),
 ) {
-    let url = websocket_url(&origin);
+    // A page's origin is always http(s)://, which always maps to ws(s)://.
+    let url = protocol::websocket_url(&origin, protocol::WEBSOCKET_QUERY).unwrap_or_default();
     let mut socket: Option<WebSocket> = None;
     // The upgrade probe, and whether it has been reported open.
     let mut probe: Option<WebSocket> = None;
@@ -158,9 +146,9 @@ async fn drive(
                     requests.push(poll(origin.clone(), request).boxed_local())
                 }
                 Output::OpenProbe { query } => {
-                    let (websocket, _) = url.split_once('?').unwrap_or((&url, ""));
                     probe_ready = false;
-                    probe = WebSocket::open(&format!("{websocket}?{query}")).ok();
+                    probe = protocol::websocket_url(&origin, &query)
+                        .and_then(|probe_url| WebSocket::open(&probe_url).ok());
                     if probe.is_none() {
                         client.on_probe_closed();
                     }

@@ -101,7 +101,8 @@ impl Socket {
     /// until the namespace is joined. Events that arrive before the caller
     /// reads them are kept. Long-polling speaks plain HTTP only.
     pub async fn connect(base: &str, config: ClientConfig) -> Result<Self, ConnectError> {
-        let url = websocket_url(base)?;
+        let url = crate::websocket_url(base, crate::WEBSOCKET_QUERY)
+            .ok_or_else(|| ConnectError::BadUrl(base.to_owned()))?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, mut events) = mpsc::unbounded_channel();
         tokio::spawn(drive(url, config, command_rx, event_tx));
@@ -192,24 +193,6 @@ async fn forward(
     }
 }
 
-/// `ws(s)://host:port/socket.io/?EIO=4&transport=websocket` from a base URL.
-fn websocket_url(base: &str) -> Result<String, ConnectError> {
-    let (scheme, rest) = base
-        .split_once("://")
-        .ok_or_else(|| ConnectError::BadUrl(base.to_owned()))?;
-    let scheme = match scheme {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
-        _ => return Err(ConnectError::BadUrl(base.to_owned())),
-    };
-    let host = rest.split('/').next().unwrap_or_default();
-    Ok(format!(
-        "{scheme}://{host}{}?{}",
-        crate::DEFAULT_PATH,
-        crate::WEBSOCKET_QUERY
-    ))
-}
-
 type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -283,7 +266,7 @@ async fn drive(
                     requests = FuturesUnordered::new();
                 }
                 Output::OpenProbe { query } => {
-                    let probe_url = format!("ws://{authority}{}?{query}", crate::DEFAULT_PATH);
+                    let probe_url = crate::websocket_url(&url, &query).unwrap_or_default();
                     probe_opening = Some(Box::pin(async move {
                         tokio_tungstenite::connect_async_with_config(probe_url, None, true)
                             .await
@@ -383,24 +366,5 @@ async fn drive(
             }
             () = tokio::time::sleep_until(deadline) => client.on_timeout(start.elapsed()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn websocket_urls_come_from_http_bases() {
-        assert_eq!(
-            websocket_url("http://127.0.0.1:3000").unwrap(),
-            "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket"
-        );
-        assert_eq!(
-            websocket_url("https://chat.example/").unwrap(),
-            "wss://chat.example/socket.io/?EIO=4&transport=websocket"
-        );
-        assert!(websocket_url("ftp://x").is_err());
-        assert!(websocket_url("localhost:3000").is_err());
     }
 }
