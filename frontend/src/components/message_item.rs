@@ -11,6 +11,7 @@ pub fn MessageItem(
     entry: Entry,
 ) -> impl IntoView {
     let message = entry.message;
+    let full_time = time::full(message.sent_at);
     let class = if entry.from_bot {
         "message bot-message"
     } else {
@@ -19,11 +20,7 @@ pub fn MessageItem(
     view! {
         <li class=class data-testid="message" data-id=message.id.0>
             <strong class="author">{message.user.as_str().to_owned()}</strong>
-            <time
-                class="sent-at"
-                datetime=time::full(message.sent_at)
-                title=time::full(message.sent_at)
-            >
+            <time class="sent-at" datetime=full_time.clone() title=full_time>
                 {time::clock(message.sent_at)}
             </time>
             <span class="body">{message.body.as_str().to_owned()}</span>
