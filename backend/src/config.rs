@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 
-use crate::bot::{ChatBot, RasaBot, RuleBot};
+use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
 use crate::hub::RateLimit;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
 
@@ -68,6 +68,17 @@ pub struct Config {
     /// Default http://127.0.0.1:5005.
     #[arg(long, env = "RASA_URL", default_value = "http://127.0.0.1:5005")]
     pub rasa_url: String,
+    /// Where the OpenAI-compatible server listens, for `--bot openai`.
+    /// Default http://127.0.0.1:11434 (Ollama).
+    #[arg(long, env = "OPENAI_URL", default_value = "http://127.0.0.1:11434")]
+    pub openai_url: String,
+    /// The model that answers, for `--bot openai`. Default `llama3.2`.
+    #[arg(long, env = "OPENAI_MODEL", default_value = "llama3.2")]
+    pub openai_model: String,
+    /// The API key sent as a bearer token, for `--bot openai`; read from the
+    /// environment only, so it never shows in a process list.
+    #[arg(skip = std::env::var("OPENAI_API_KEY").ok())]
+    pub openai_api_key: Option<String>,
 }
 
 /// The bot engines to choose from.
@@ -77,6 +88,9 @@ pub enum Engine {
     Rules,
     /// A Rasa assistant, over its REST channel.
     Rasa,
+    /// An OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM),
+    /// streaming its answers.
+    Openai,
 }
 
 impl std::fmt::Display for Engine {
@@ -84,6 +98,7 @@ impl std::fmt::Display for Engine {
         f.write_str(match self {
             Self::Rules => "rules",
             Self::Rasa => "rasa",
+            Self::Openai => "openai",
         })
     }
 }
@@ -112,6 +127,11 @@ impl Config {
         match self.bot {
             Engine::Rules => Arc::new(RuleBot),
             Engine::Rasa => Arc::new(RasaBot::new(&self.rasa_url)),
+            Engine::Openai => Arc::new(OpenAiBot::new(
+                &self.openai_url,
+                &self.openai_model,
+                self.openai_api_key.clone(),
+            )),
         }
     }
 

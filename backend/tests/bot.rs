@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_server::Settings;
-use chat_server::bot::{BotError, ChatBot};
+use chat_server::bot::{BotError, BotReply, ChatBot};
 use serde_json::json;
 use shared::events::{BOT_MESSAGE, NEW_MESSAGE};
 use support::{TestClient, start};
@@ -19,16 +19,16 @@ struct MoodyBot;
 
 #[async_trait]
 impl ChatBot for MoodyBot {
-    async fn reply(&self, _sender: &str, message: &str) -> Result<Vec<String>, BotError> {
+    async fn reply(&self, _sender: &str, message: &str) -> Result<Vec<BotReply>, BotError> {
         match message {
             "slow" => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok(vec!["finally".into()])
+                Ok(vec![BotReply::text("finally")])
             }
             "broken" => Err(BotError::Unavailable(
                 "connection refused by rasa-internal:5005 (secret detail)".into(),
             )),
-            other => Ok(vec![format!("echo: {other}")]),
+            other => Ok(vec![BotReply::text(format!("echo: {other}"))]),
         }
     }
 }

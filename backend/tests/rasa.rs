@@ -13,8 +13,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chat_server::Settings;
-use chat_server::bot::{ChatBot, RasaBot, UNAVAILABLE};
+use chat_server::bot::{BotReply, ChatBot, RasaBot, UNAVAILABLE};
 use serde_json::{Value, json};
+use shared::QuickReply;
 use shared::events::{BOT_MESSAGE, NEW_MESSAGE};
 use support::{TestClient, start};
 
@@ -59,10 +60,19 @@ async fn text_images_and_buttons_come_back_in_order() {
     assert_eq!(
         replies,
         [
-            "Hey ann, you said hi",
-            "Image: http://127.0.0.1/cat.png",
-            "Shall we go on?",
-            "Options: Yes | No",
+            BotReply::text("Hey ann, you said hi"),
+            BotReply {
+                image: Some("http://127.0.0.1/cat.png".into()),
+                ..BotReply::default()
+            },
+            BotReply {
+                text: "Shall we go on?".into(),
+                image: None,
+                quick_replies: vec![
+                    QuickReply::new("Yes", "/affirm"),
+                    QuickReply::new("No", "/deny")
+                ],
+            },
         ]
     );
 }

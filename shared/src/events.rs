@@ -20,6 +20,12 @@ pub const CHAT_ERROR: &str = "chaterror";
 /// to every open client of that user.
 pub const BOTMASTER_MESSAGE: &str = "message";
 
+/// Botmaster mode, server to the user's clients: a piece of a bot answer
+/// still being written, a [`BotStreamDelta`](crate::BotStreamDelta) object.
+/// The finished answer follows as a [`BOTMASTER_MESSAGE`] carrying the same
+/// `streamId`, so clients that ignore this event still get the whole answer.
+pub const BOT_STREAM: &str = "botstream";
+
 /// Botmaster mode, server to the user's own clients: a message the user sent
 /// from one of them, as a JSON string `{"sender":{"id"},"message":{"text"}}`,
 /// so the user's other tabs show the whole conversation. Botmaster's original

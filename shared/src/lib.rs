@@ -5,10 +5,15 @@
 //! server would refuse, and the server never trusts the form.
 #![warn(missing_docs)]
 
+mod botmaster;
 pub mod events;
 mod message;
 mod validation;
 
+pub use botmaster::{
+    Attachment, AttachmentPayload, BotStreamDelta, BotmasterInput, BotmasterMessage,
+    BotmasterUpdate, QuickReply, QuickReplyChoice, Recipient,
+};
 pub use message::{
     BOT_NAME, ChatError, ChatMessage, ErrorCode, MessageBody, MessageId, NewMessage, SendOutcome,
     Timestamp, UserName,

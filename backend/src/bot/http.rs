@@ -4,8 +4,9 @@
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::Request;
+use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
@@ -20,6 +21,30 @@ pub(super) async fn post_json(
     body: &Value,
     bearer: Option<&str>,
 ) -> Result<Value, BotError> {
+    let response = post(url, body, bearer).await?;
+    let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .map_err(|e| unavailable(url, "cannot read the answer of", &e))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| unavailable(url, "invalid JSON from", &e))
+}
+
+/// POSTs `body` as JSON to `url` and returns the answer's body unread, for
+/// answers that arrive bit by bit. Error statuses are errors.
+pub(super) async fn post_json_streaming(
+    url: &str,
+    body: &Value,
+    bearer: Option<&str>,
+) -> Result<Incoming, BotError> {
+    Ok(post(url, body, bearer).await?.into_body())
+}
+
+async fn post(
+    url: &str,
+    body: &Value,
+    bearer: Option<&str>,
+) -> Result<Response<Incoming>, BotError> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         BotError::Unavailable(format!("only http:// engine URLs are supported: {url}"))
     })?;
@@ -27,15 +52,12 @@ pub(super) async fn post_json(
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
     };
-    let unavailable = |what: &str, error: &dyn std::fmt::Display| {
-        BotError::Unavailable(format!("{what} {url}: {error}"))
-    };
     let stream = tokio::net::TcpStream::connect(authority)
         .await
-        .map_err(|e| unavailable("cannot connect to", &e))?;
+        .map_err(|e| unavailable(url, "cannot connect to", &e))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| unavailable("handshake with", &e))?;
+        .map_err(|e| unavailable(url, "handshake with", &e))?;
     tokio::spawn(connection);
 
     let mut request = Request::post(path)
@@ -46,19 +68,18 @@ pub(super) async fn post_json(
     }
     let request = request
         .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| unavailable("cannot build a request to", &e))?;
+        .map_err(|e| unavailable(url, "cannot build a request to", &e))?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| unavailable("no answer from", &e))?;
+        .map_err(|e| unavailable(url, "no answer from", &e))?;
     let status = response.status();
-    let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-        .collect()
-        .await
-        .map_err(|e| unavailable("cannot read the answer of", &e))?
-        .to_bytes();
     if !status.is_success() {
-        return Err(unavailable("error status from", &status));
+        return Err(unavailable(url, "error status from", &status));
     }
-    serde_json::from_slice(&bytes).map_err(|e| unavailable("invalid JSON from", &e))
+    Ok(response)
+}
+
+fn unavailable(url: &str, what: &str, error: &dyn std::fmt::Display) -> BotError {
+    BotError::Unavailable(format!("{what} {url}: {error}"))
 }

@@ -2,15 +2,22 @@
 //! chosen at start-up and swapped without touching the chat itself.
 
 mod http;
+mod openai;
 mod rasa;
+mod reply;
 mod rules;
+mod sse;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+pub use openai::OpenAiBot;
 pub use rasa::RasaBot;
+pub use reply::BotReply;
 pub use rules::RuleBot;
 
 /// Something that answers chat messages, like the tutorial's `getResponse`.
@@ -19,7 +26,21 @@ pub trait ChatBot: Send + Sync + 'static {
     /// The replies to `message` from `sender`, in the order they should be
     /// shown; empty when the bot has nothing to say. The hub runs this off the
     /// message path and under a timeout, so a slow engine delays nobody else.
-    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<String>, BotError>;
+    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<BotReply>, BotError>;
+
+    /// Like [`ChatBot::reply`], but sends the answer's text to `pieces` as
+    /// it is written, for engines that produce it bit by bit. The returned
+    /// replies are the finished answer. Engines that answer all at once keep
+    /// this default, which sends no pieces.
+    async fn reply_streaming(
+        &self,
+        sender: &str,
+        message: &str,
+        pieces: mpsc::UnboundedSender<String>,
+    ) -> Result<Vec<BotReply>, BotError> {
+        drop(pieces);
+        self.reply(sender, message).await
+    }
 }
 
 /// Why a bot could not answer. Details are logged on the server; users only
@@ -37,16 +58,64 @@ pub const UNAVAILABLE: &str = "The bot is unavailable right now; please try agai
 /// Asks `bot` about `message` from `sender`, waiting at most `timeout`. A
 /// failure or a timeout is logged and answered with [`UNAVAILABLE`], so the
 /// person always hears back and never sees internal details.
-pub async fn ask(bot: &dyn ChatBot, timeout: Duration, sender: &str, message: &str) -> Vec<String> {
+pub async fn ask(
+    bot: &dyn ChatBot,
+    timeout: Duration,
+    sender: &str,
+    message: &str,
+) -> Vec<BotReply> {
     match tokio::time::timeout(timeout, bot.reply(sender, message)).await {
-        Ok(Ok(replies)) => replies,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "bot failed");
-            vec![UNAVAILABLE.to_owned()]
-        }
+        Ok(result) => answer_or_unavailable(result),
         Err(_) => {
             tracing::warn!(?timeout, "bot timed out");
-            vec![UNAVAILABLE.to_owned()]
+            vec![BotReply::text(UNAVAILABLE)]
         }
     }
+}
+
+/// Like [`ask`], streaming: `on_piece` gets each piece of the answer as the
+/// engine writes it. `idle` bounds the wait for the first piece and between
+/// pieces, so a long answer that keeps coming is not cut off, while an
+/// engine that stalls is.
+pub async fn ask_streaming<F>(
+    bot: &dyn ChatBot,
+    idle: Duration,
+    sender: &str,
+    message: &str,
+    mut on_piece: impl FnMut(String) -> F,
+) -> Vec<BotReply>
+where
+    F: Future<Output = ()>,
+{
+    let (pieces, mut arriving) = mpsc::unbounded_channel();
+    let answer = bot.reply_streaming(sender, message, pieces);
+    tokio::pin!(answer);
+    let mut deadline = Instant::now() + idle;
+    loop {
+        tokio::select! {
+            biased;
+            Some(piece) = arriving.recv() => {
+                on_piece(piece).await;
+                deadline = Instant::now() + idle;
+            }
+            result = &mut answer => {
+                // Pieces written in the engine's last step are still due.
+                while let Ok(piece) = arriving.try_recv() {
+                    on_piece(piece).await;
+                }
+                return answer_or_unavailable(result);
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(?idle, "bot stalled");
+                return vec![BotReply::text(UNAVAILABLE)];
+            }
+        }
+    }
+}
+
+fn answer_or_unavailable(result: Result<Vec<BotReply>, BotError>) -> Vec<BotReply> {
+    result.unwrap_or_else(|error| {
+        tracing::warn!(%error, "bot failed");
+        vec![BotReply::text(UNAVAILABLE)]
+    })
 }

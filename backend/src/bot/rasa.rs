@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{BotError, ChatBot, http};
+use shared::QuickReply;
+
+use super::{BotError, BotReply, ChatBot, http};
 
 /// A Rasa assistant behind its REST channel:
 /// `POST {url}/webhooks/rest/webhook` with `{"sender", "message"}`, answered
@@ -33,11 +35,12 @@ struct RasaMessage {
 #[derive(Debug, Deserialize)]
 struct RasaButton {
     title: String,
+    payload: String,
 }
 
 #[async_trait]
 impl ChatBot for RasaBot {
-    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<String>, BotError> {
+    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<BotReply>, BotError> {
         let answer = http::post_json(
             &self.webhook,
             &json!({"sender": sender, "message": message}),
@@ -46,19 +49,18 @@ impl ChatBot for RasaBot {
         .await?;
         let messages: Vec<RasaMessage> = serde_json::from_value(answer)
             .map_err(|e| BotError::Unavailable(format!("unexpected answer from Rasa: {e}")))?;
-        // Text as it is; images and buttons as text until the page can show them.
         Ok(messages
             .into_iter()
-            .flat_map(|m| {
-                let buttons = (!m.buttons.is_empty()).then(|| {
-                    let titles: Vec<_> = m.buttons.into_iter().map(|b| b.title).collect();
-                    format!("Options: {}", titles.join(" | "))
-                });
-                m.text
+            .map(|m| BotReply {
+                text: m.text.unwrap_or_default(),
+                image: m.image,
+                quick_replies: m
+                    .buttons
                     .into_iter()
-                    .chain(m.image.map(|url| format!("Image: {url}")))
-                    .chain(buttons)
+                    .map(|b| QuickReply::new(b.title, b.payload))
+                    .collect(),
             })
+            .filter(|reply| *reply != BotReply::default())
             .collect())
     }
 }

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{BotError, ChatBot};
+use super::{BotError, BotReply, ChatBot};
 
 /// The tutorial's rule bot (`chatbot.js`), answer for answer: greet when the
 /// message says hello or hi, promise an answer to questions, and ask for one
@@ -10,8 +10,11 @@ pub struct RuleBot;
 
 #[async_trait]
 impl ChatBot for RuleBot {
-    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<String>, BotError> {
-        Ok(get_response(sender, message))
+    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<BotReply>, BotError> {
+        Ok(get_response(sender, message)
+            .into_iter()
+            .map(BotReply::text)
+            .collect())
     }
 }
 
@@ -89,6 +92,7 @@ mod tests {
     #[tokio::test]
     async fn the_trait_gives_the_same_answers() {
         let replies = RuleBot.reply("ann", "hello there?").await.unwrap();
-        assert_eq!(replies, get_response("ann", "hello there?"));
+        let texts: Vec<_> = replies.into_iter().map(|reply| reply.text).collect();
+        assert_eq!(texts, get_response("ann", "hello there?"));
     }
 }

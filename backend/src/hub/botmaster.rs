@@ -4,12 +4,15 @@
 //! room; the bot's replies reach all of them, and nobody else.
 
 use std::future::{Ready, ready};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use shared::events::{BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
-use shared::{ChatError, ErrorCode, MessageBody};
+use shared::events::{BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
+use shared::{
+    BotStreamDelta, BotmasterInput, BotmasterUpdate, ChatError, ErrorCode, MessageBody, Recipient,
+};
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::socket::Sid;
@@ -40,10 +43,10 @@ pub(super) fn attach(
     // A room of its own lets the worker leave this socket out of the echo
     // without holding the socket (which would keep it alive forever).
     socket.join([room(&user), sid.to_string()]);
-    let (queue, mut pending) = mpsc::unbounded_channel::<MessageBody>();
+    let (queue, mut pending) = mpsc::unbounded_channel::<Said>();
     tokio::spawn(async move {
-        while let Some(text) = pending.recv().await {
-            converse(&io, &hub, &user, sid, text).await;
+        while let Some(said) = pending.recv().await {
+            converse(&io, &hub, &user, sid, said).await;
         }
     });
     // Like the group chat's handler, it does its work before returning, so
@@ -78,27 +81,43 @@ pub(super) fn attach(
     );
 }
 
-/// The text of a Botmaster message: a JSON string `{"text": ...}` as
-/// Botmaster's client sends it, or the object itself.
-fn text_of(data: Option<Value>) -> Result<MessageBody, ChatError> {
+/// What a user said in Botmaster mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Said {
+    /// As the user's tabs show it.
+    text: MessageBody,
+    /// What the bot is asked: the text, or the payload of a clicked quick reply.
+    for_bot: MessageBody,
+}
+
+/// Numbers streamed answers, so clients can tell them apart.
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
+
+/// Reads a Botmaster message: a JSON string `{"text"}` as Botmaster's
+/// client sends it, or the object itself; with `quick_reply.payload` when
+/// the user clicked a quick reply.
+fn text_of(data: Option<Value>) -> Result<Said, ChatError> {
     let malformed = || ChatError {
         code: ErrorCode::Malformed,
         message: "A Botmaster message is a JSON object with a text field".to_owned(),
     };
-    let object = match data {
+    let input: BotmasterInput = match data {
         Some(Value::String(json)) => serde_json::from_str(&json).map_err(|_| malformed())?,
-        Some(object @ Value::Object(_)) => object,
+        Some(object @ Value::Object(_)) => {
+            serde_json::from_value(object).map_err(|_| malformed())?
+        }
         _ => return Err(malformed()),
     };
-    let text = object
-        .get("text")
-        .and_then(Value::as_str)
-        .ok_or_else(malformed)?;
-    MessageBody::parse(text).map_err(ChatError::from)
+    let text = MessageBody::parse(&input.text).map_err(ChatError::from)?;
+    let for_bot = match input.quick_reply {
+        Some(choice) => MessageBody::parse(&choice.payload).map_err(ChatError::from)?,
+        None => text.clone(),
+    };
+    Ok(Said { text, for_bot })
 }
 
-async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, text: MessageBody) {
-    let echo = json!({"sender": {"id": user.as_str()}, "message": {"text": text.as_str()}});
+async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, said: Said) {
+    let echo = json!({"sender": {"id": user.as_str()}, "message": {"text": said.text.as_str()}});
     // The user's other tabs show what was said; the sending tab already does.
     if let Err(error) = io
         .to(room(user))
@@ -108,20 +127,36 @@ async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, text: Me
     {
         tracing::debug!(%error, "Botmaster echo incomplete");
     }
-    let replies = crate::bot::ask(
+    let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+    let mut streamed = false;
+    let replies = crate::bot::ask_streaming(
         hub.bot.as_ref(),
         hub.bot_timeout,
         user.as_str(),
-        text.as_str(),
+        said.for_bot.as_str(),
+        |delta| {
+            streamed = true;
+            let (io, room) = (io.clone(), room(user));
+            async move {
+                let piece = BotStreamDelta { id: stream, delta };
+                if let Err(error) = io.to(room).emit(BOT_STREAM, &piece).await {
+                    tracing::debug!(%error, "Botmaster stream piece incomplete");
+                }
+            }
+        },
     )
     .await;
-    for reply in replies {
-        let update = json!({"recipient": {"id": user.as_str()}, "message": {"text": reply}});
-        if let Err(error) = io
-            .to(room(user))
-            .emit(BOTMASTER_MESSAGE, &update.to_string())
-            .await
-        {
+    for (n, reply) in replies.iter().enumerate() {
+        let update = BotmasterUpdate {
+            recipient: Recipient {
+                id: user.as_str().to_owned(),
+            },
+            message: reply.to_botmaster(),
+            // The first message completes what was streamed, replacing it.
+            stream_id: (streamed && n == 0).then_some(stream),
+        };
+        let update = serde_json::to_string(&update).expect("plain data always serialises");
+        if let Err(error) = io.to(room(user)).emit(BOTMASTER_MESSAGE, &update).await {
             tracing::debug!(%error, "Botmaster reply incomplete");
         }
     }
@@ -133,11 +168,33 @@ mod tests {
 
     #[test]
     fn botmasters_json_string_and_plain_objects_are_read() {
-        let text = text_of(Some(json!("{\"text\":\"Hey there botmaster!\"}"))).unwrap();
-        assert_eq!(text.as_str(), "Hey there botmaster!");
+        let said = text_of(Some(json!("{\"text\":\"Hey there botmaster!\"}"))).unwrap();
+        assert_eq!(said.text.as_str(), "Hey there botmaster!");
+        assert_eq!(said.for_bot, said.text);
         assert_eq!(
-            text_of(Some(json!({"text": " hi "}))).unwrap().as_str(),
+            text_of(Some(json!({"text": " hi "})))
+                .unwrap()
+                .text
+                .as_str(),
             "hi"
+        );
+    }
+
+    #[test]
+    fn a_quick_reply_asks_with_its_payload() {
+        let said = text_of(Some(
+            json!({"text": "Yes", "quick_reply": {"payload": "/affirm"}}),
+        ))
+        .unwrap();
+        assert_eq!(said.text.as_str(), "Yes");
+        assert_eq!(said.for_bot.as_str(), "/affirm");
+        assert_eq!(
+            text_of(Some(
+                json!({"text": "Yes", "quick_reply": {"payload": " "}})
+            ))
+            .unwrap_err()
+            .code,
+            ErrorCode::Invalid
         );
     }
 

@@ -11,7 +11,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::AckSender;
 use tokio::sync::mpsc;
 
-use crate::bot::ChatBot;
+use crate::bot::{BotReply, ChatBot};
 
 /// Messages waiting for the sequencer. Beyond this the server is overloaded
 /// and refuses new messages rather than queueing without bound.
@@ -136,6 +136,7 @@ async fn ask_bot(
         message.body.as_str(),
     )
     .await;
+    let replies: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
     if replies.is_empty() {
         return;
     }

@@ -42,9 +42,15 @@ pub struct TestClient(Socket);
 
 impl TestClient {
     /// Connects to `server` and waits until it has joined `/`.
+    #[allow(dead_code, reason = "not every test file needs it")]
     pub async fn connect(server: &TestServer) -> Self {
+        Self::connect_with(server, ClientConfig::default()).await
+    }
+
+    /// Connects to `server` with `config` (e.g. an auth payload).
+    pub async fn connect_with(server: &TestServer, config: ClientConfig) -> Self {
         let url = format!("http://{}", server.addr);
-        let socket = tokio::time::timeout(PATIENCE, Socket::connect(&url, ClientConfig::default()))
+        let socket = tokio::time::timeout(PATIENCE, Socket::connect(&url, config))
             .await
             .expect("connected in time")
             .expect("connected");
