@@ -7,21 +7,35 @@ use protocol::{ClientEvent, ConnectionState, TransportKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::json;
-use shared::events::{BOT_MESSAGE, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR, NEW_MESSAGE};
-use shared::{ChatError, ChatMessage, MessageBody, NewMessage, ValidationError};
+use shared::events::{
+    BOT_MESSAGE, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR, NEW_MESSAGE,
+};
+use shared::{
+    BotStreamDelta, BotmasterInput, BotmasterUpdate, ChatError, ChatMessage, MessageBody,
+    NewMessage, QuickReply, QuickReplyChoice, ValidationError,
+};
 
 use crate::session;
 use crate::socket::{self, SocketHandle};
 
 /// One line of the private conversation with the bot (Botmaster mode).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct BotLine {
     /// Position in this page's list.
     pub key: usize,
+    /// Bumped whenever the line changes (a streamed answer grows), so the
+    /// list redraws this line and no other.
+    pub revision: usize,
     /// Whether the bot said it (otherwise the user did, in some tab).
     pub from_bot: bool,
     /// What was said. Plain text.
     pub text: String,
+    /// An image the bot sent, by web address.
+    pub image: Option<String>,
+    /// Answers to pick instead of typing.
+    pub quick_replies: Vec<QuickReply>,
+    /// The stream this line shows, while the bot is still writing it.
+    pub streaming: Option<u64>,
 }
 
 /// One line of the conversation.
@@ -85,9 +99,19 @@ impl Chat {
                         });
                     }
                 }
-                BOTMASTER_MESSAGE | BOTMASTER_ECHO => {
-                    if let Some(text) = args.first().and_then(botmaster_text) {
-                        push_bot_line(bot_lines, name == BOTMASTER_MESSAGE, text);
+                BOTMASTER_MESSAGE => {
+                    if let Some(update) = args.first().and_then(botmaster_update) {
+                        bot_lines.update(|lines| complete_bot_line(lines, update));
+                    }
+                }
+                BOTMASTER_ECHO => {
+                    if let Some(update) = args.first().and_then(botmaster_update) {
+                        bot_lines.update(|lines| push_user_line(lines, update.message.text));
+                    }
+                }
+                BOT_STREAM => {
+                    if let Some(piece) = first_arg::<BotStreamDelta>(&args) {
+                        bot_lines.update(|lines| grow_bot_line(lines, piece));
                     }
                 }
                 CHAT_ERROR => {
@@ -141,32 +165,106 @@ impl Chat {
     /// user's other tabs get it from the server.
     pub fn send_to_bot(&self, text: &str) -> Result<(), ValidationError> {
         let text = MessageBody::parse(text)?;
-        push_bot_line(self.bot_lines, false, text.as_str().to_owned());
-        let payload = json!({"text": text.as_str()}).to_string();
-        self.socket.emit(BOTMASTER_MESSAGE, Value::String(payload));
+        self.tell_bot(BotmasterInput {
+            text: text.as_str().to_owned(),
+            quick_reply: None,
+        });
         Ok(())
+    }
+
+    /// Picks a quick reply: shown as its title, sent to the bot as its payload.
+    pub fn pick_quick_reply(&self, choice: &QuickReply) {
+        self.tell_bot(BotmasterInput {
+            text: choice.title.clone(),
+            quick_reply: Some(QuickReplyChoice {
+                payload: choice.payload.clone(),
+            }),
+        });
+    }
+
+    fn tell_bot(&self, input: BotmasterInput) {
+        let payload = serde_json::to_string(&input).expect("plain data always serialises");
+        self.bot_lines
+            .update(|lines| push_user_line(lines, input.text));
+        // Botmaster's wire format: the JSON as a string.
+        self.socket.emit(BOTMASTER_MESSAGE, Value::String(payload));
     }
 }
 
-fn push_bot_line(lines: RwSignal<Vec<BotLine>>, from_bot: bool, text: String) {
-    lines.update(|lines| {
-        let key = lines.len();
-        lines.push(BotLine {
-            key,
-            from_bot,
-            text,
-        });
+fn push_user_line(lines: &mut Vec<BotLine>, text: String) {
+    let key = lines.len();
+    lines.push(BotLine {
+        key,
+        text,
+        ..BotLine::default()
     });
 }
 
-/// The text of a Botmaster event: a JSON string whose `message.text` is it.
-fn botmaster_text(arg: &Value) -> Option<String> {
-    let parsed: Value = serde_json::from_str(arg.as_str()?).ok()?;
-    parsed
-        .get("message")?
-        .get("text")?
-        .as_str()
-        .map(str::to_owned)
+/// Appends a streamed piece to its line, starting the line with the first piece.
+fn grow_bot_line(lines: &mut Vec<BotLine>, piece: BotStreamDelta) {
+    if let Some(line) = lines.iter_mut().find(|l| l.streaming == Some(piece.id)) {
+        line.text.push_str(&piece.delta);
+        line.revision += 1;
+    } else {
+        let key = lines.len();
+        lines.push(BotLine {
+            key,
+            from_bot: true,
+            text: piece.delta,
+            streaming: Some(piece.id),
+            ..BotLine::default()
+        });
+    }
+}
+
+/// Adds a finished bot message; one that completes a stream replaces the
+/// streamed text in place, so the answer stays one message.
+fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
+    let BotmasterUpdate {
+        message, stream_id, ..
+    } = update;
+    let image = message
+        .attachment
+        .as_ref()
+        .and_then(|a| a.image_url())
+        .map(str::to_owned);
+    // An image's address is sent as text only for clients that cannot show it.
+    let text = match &image {
+        Some(url) if *url == message.text => String::new(),
+        _ => message.text,
+    };
+    let mut line = BotLine {
+        from_bot: true,
+        text,
+        image,
+        quick_replies: message.quick_replies,
+        ..BotLine::default()
+    };
+    let streamed = stream_id.and_then(|id| lines.iter_mut().find(|l| l.streaming == Some(id)));
+    match streamed {
+        Some(old) => {
+            line.key = old.key;
+            line.revision = old.revision + 1;
+            *old = line;
+        }
+        None => {
+            line.key = lines.len();
+            lines.push(line);
+        }
+    }
+}
+
+/// A Botmaster event: a JSON string holding a [`BotmasterUpdate`] (the
+/// echo of the user's own words has the same shape, with a sender instead).
+fn botmaster_update(arg: &Value) -> Option<BotmasterUpdate> {
+    let mut parsed: Value = serde_json::from_str(arg.as_str()?).ok()?;
+    if let Some(object) = parsed.as_object_mut()
+        && !object.contains_key("recipient")
+    {
+        let sender = object.remove("sender")?;
+        object.insert("recipient".to_owned(), sender);
+    }
+    serde_json::from_value(parsed).ok()
 }
 
 fn first_arg<T: DeserializeOwned>(args: &[Value]) -> Option<T> {

@@ -104,7 +104,12 @@ pub fn test() -> anyhow::Result<()> {
     let node_ok = command::run_scanning(
         command::new("node")
             .args(["--test", "--test-reporter=tap", "--test-timeout=120000"])
-            .args(["backend.test.mjs", "botmaster.test.mjs", "browser.test.mjs"])
+            .args([
+                "backend.test.mjs",
+                "botmaster.test.mjs",
+                "browser.test.mjs",
+                "engines.test.mjs",
+            ])
             .current_dir(&e2e)
             .env(
                 "CHAT_SERVER_BIN",

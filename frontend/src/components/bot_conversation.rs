@@ -14,7 +14,8 @@ pub fn BotConversation() -> impl IntoView {
     let (lines, user_id) = (chat.bot_lines, chat.user_id);
     let list = NodeRef::<Ol>::new();
     Effect::new(move |_| {
-        lines.with(Vec::len);
+        // Follow new lines and lines that grow.
+        lines.with(|lines| lines.last().map(|line| (line.key, line.revision)));
         if let Some(list) = list.get() {
             list.set_scroll_top(list.scroll_height());
         }
@@ -33,22 +34,32 @@ pub fn BotConversation() -> impl IntoView {
         <ol class="messages" data-testid="bot-messages" node_ref=list aria-live="polite">
             <For
                 each=move || lines.get()
-                key=|line| line.key
+                key=|line| (line.key, line.revision)
                 children=|line| {
                     let (class, author) = if line.from_bot {
                         ("message bot-message", "ChatFriend")
                     } else {
                         ("message", "You")
                     };
+                    let image = line.image.map(|src| {
+                        view! { <img class="bot-image" data-testid="bot-image" src=src alt="An image from the bot" /> }
+                    });
                     view! {
-                        <li class=class data-testid="bot-line">
+                        <li
+                            class=class
+                            class:streaming=line.streaming.is_some()
+                            data-testid="bot-line"
+                            data-streaming=line.streaming.is_some().to_string()
+                        >
                             <strong class="author">{author}</strong>
                             <span class="body">{line.text}</span>
+                            {image}
                         </li>
                     }
                 }
             />
         </ol>
+        <QuickReplies />
         <form class="compose" data-testid="bot-compose" on:submit=on_submit>
             <label class="grow">
                 <span>"Ask the bot, privately"</span>
@@ -63,5 +74,45 @@ pub fn BotConversation() -> impl IntoView {
                 }}
             </p>
         </form>
+    }
+}
+
+/// The answers the bot offered since the user last spoke, as buttons; a
+/// click sends the answer. They disappear once the user says anything.
+#[component]
+fn QuickReplies() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let offered = move || {
+        chat.bot_lines.with(|lines| {
+            lines
+                .iter()
+                .rev()
+                .take_while(|line| line.from_bot)
+                .find(|line| !line.quick_replies.is_empty())
+                .map(|line| line.quick_replies.clone())
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <div class="quick-replies" data-testid="quick-replies">
+            {move || {
+                offered()
+                    .into_iter()
+                    .map(|choice| {
+                        let title = choice.title.clone();
+                        let chat = chat.clone();
+                        view! {
+                            <button
+                                type="button"
+                                data-testid="quick-reply"
+                                on:click=move |_| chat.pick_quick_reply(&choice)
+                            >
+                                {title}
+                            </button>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </div>
     }
 }
