@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
 use crate::hub::RateLimit;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
+use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
 
 const DEFAULT_DIST: &str = "dist";
 const DEFAULT_DATA_DIR: &str = "data";
@@ -53,7 +54,15 @@ pub struct Config {
         default_values_t = [Transport::Polling, Transport::Websocket]
     )]
     pub transports: Vec<Transport>,
-    /// Folder for the server's own files (the token secret). Default `data`.
+    /// Where messages are kept: `sqlite` (the file `chat.db` in the data
+    /// folder, synced on every commit) or `memory` (lost at exit). Default `sqlite`.
+    #[arg(long, env = "STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+    /// Stop accepting messages once the SQLite file reaches this many KiB;
+    /// senders are told their message could not be saved. Default 0, no limit.
+    #[arg(long, env = "STORE_MAX_KIB", default_value_t = 0)]
+    pub store_max_kib: u64,
+    /// Folder for the server's own files (the token secret, the history). Default `data`.
     #[arg(long, env = "DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Believe `?botmasterUserId=` without a session token, for Botmaster's
@@ -103,6 +112,43 @@ impl std::fmt::Display for Engine {
     }
 }
 
+/// Where messages are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// An SQLite file in the data folder.
+    Sqlite,
+    /// Memory only; history is lost when the server stops.
+    Memory,
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Memory => "memory",
+        })
+    }
+}
+
+/// Why the server cannot start with its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The token secret cannot be read or created.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The data folder cannot be created.
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The message store cannot be opened.
+    #[error("cannot open the message store: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// A Socket.IO transport the server can accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
@@ -137,8 +183,22 @@ impl Config {
 
     /// What the server needs once the address is bound; reads (or creates)
     /// the token secret in the data folder.
-    pub fn into_settings(self) -> Result<Settings, SecretError> {
+    pub fn into_settings(self) -> Result<Settings, SetupError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|source| SetupError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })?;
         let secret = load_or_create_secret(&self.data_dir.join("secret"))?;
+        let store: Arc<dyn Store> = match self.store {
+            StoreKind::Sqlite => {
+                let limit = (self.store_max_kib > 0).then(|| self.store_max_kib * 1024);
+                Arc::new(SqliteStore::open_limited(
+                    &self.data_dir.join("chat.db"),
+                    limit,
+                )?)
+            }
+            StoreKind::Memory => Arc::new(MemoryStore::default()),
+        };
         Ok(Settings {
             dist: self.dist,
             bot_timeout: Duration::from_millis(self.bot_timeout_ms),
@@ -150,6 +210,7 @@ impl Config {
             websocket: self.transports.contains(&Transport::Websocket),
             signer: Signer::new(secret),
             trust_client_ids: self.insecure_trust_client_ids,
+            store,
         })
     }
 }
@@ -171,6 +232,9 @@ pub struct Settings {
     pub signer: Signer,
     /// Believe `botmasterUserId` without a token. Default false.
     pub trust_client_ids: bool,
+    /// Where messages are kept. Default (for the library): in memory; the
+    /// server binary defaults to SQLite in its data folder.
+    pub store: Arc<dyn Store>,
 }
 
 impl Default for Settings {
@@ -186,6 +250,7 @@ impl Default for Settings {
             websocket: true,
             signer: Signer::new(random_secret()),
             trust_client_ids: false,
+            store: Arc::new(MemoryStore::default()),
         }
     }
 }

@@ -8,6 +8,7 @@ mod hub;
 pub mod identity;
 mod session;
 mod shutdown;
+pub mod store;
 
 use std::future::Future;
 use std::path::Path;
@@ -20,7 +21,7 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 
-pub use config::{Config, Engine, Settings};
+pub use config::{Config, Engine, Settings, SetupError, StoreKind};
 pub use hub::RateLimit;
 pub use shutdown::shutdown_signal;
 

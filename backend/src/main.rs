@@ -22,6 +22,12 @@ async fn main() -> anyhow::Result<()> {
              anyone can read anyone's bot conversation. Use only on a trusted network."
         );
     }
+    let bot = config.bot();
+    tracing::info!(engine = %config.bot, store = %config.store, "bot engine and message store");
+    let settings = config
+        .clone()
+        .into_settings()
+        .context("cannot set up the data folder")?;
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -29,11 +35,6 @@ async fn main() -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port when started with `--port 0`.
     println!("chat-server listening on http://{address}");
 
-    let bot = config.bot();
-    tracing::info!(engine = %config.bot, "bot engine");
-    let settings = config
-        .into_settings()
-        .context("cannot set up session tokens")?;
     chat_server::run_with_bot(listener, settings, bot, shutdown_signal()).await?;
     Ok(())
 }

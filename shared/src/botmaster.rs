@@ -107,6 +107,16 @@ pub struct BotStreamDelta {
     pub delta: String,
 }
 
+/// One line of a private conversation, as stored:
+/// [`crate::events::BOT_HISTORY`] sends the latest of them to a tab that connects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotHistoryEntry {
+    /// Whether the bot said it; otherwise the user did.
+    pub from_bot: bool,
+    /// What was said.
+    pub message: BotmasterMessage,
+}
+
 /// What a user sends in Botmaster mode: `{"text"}`, plus the payload when
 /// the user clicked a quick reply (then `text` is the button's title).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

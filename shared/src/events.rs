@@ -10,6 +10,15 @@ pub const NEW_MESSAGE: &str = "newmessage";
 /// [`ChatMessage`](crate::ChatMessage) whose `user` is [`BOT_NAME`](crate::BOT_NAME).
 pub const BOT_MESSAGE: &str = "botmessage";
 
+/// Server to one client, when it joins and before any live message: what it
+/// missed, a [`History`](crate::History). A client says what it has with
+/// `auth: {"lastId": n}`; without it, it gets the latest messages.
+pub const HISTORY: &str = "history";
+
+/// Client to server, with an ack: an [`OlderRequest`](crate::OlderRequest);
+/// answered with the [`History`](crate::History) before that message.
+pub const OLDER: &str = "older";
+
 /// Server to one client: why the message it just sent was refused, a
 /// [`ChatError`](crate::ChatError). Sent whether or not the client asked for an ack.
 pub const CHAT_ERROR: &str = "chaterror";
@@ -25,6 +34,11 @@ pub const BOTMASTER_MESSAGE: &str = "message";
 /// The finished answer follows as a [`BOTMASTER_MESSAGE`] carrying the same
 /// `streamId`, so clients that ignore this event still get the whole answer.
 pub const BOT_STREAM: &str = "botstream";
+
+/// Botmaster mode, server to one client when it connects: the latest lines
+/// of the user's private conversation, a list of
+/// [`BotHistoryEntry`](crate::BotHistoryEntry), oldest first.
+pub const BOT_HISTORY: &str = "bothistory";
 
 /// Botmaster mode, server to the user's own clients: a message the user sent
 /// from one of them, as a JSON string `{"sender":{"id"},"message":{"text"}}`,

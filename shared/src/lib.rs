@@ -11,11 +11,11 @@ mod message;
 mod validation;
 
 pub use botmaster::{
-    Attachment, AttachmentPayload, BotStreamDelta, BotmasterInput, BotmasterMessage,
-    BotmasterUpdate, QuickReply, QuickReplyChoice, Recipient,
+    Attachment, AttachmentPayload, BotHistoryEntry, BotStreamDelta, BotmasterInput,
+    BotmasterMessage, BotmasterUpdate, QuickReply, QuickReplyChoice, Recipient,
 };
 pub use message::{
-    BOT_NAME, ChatError, ChatMessage, ErrorCode, MessageBody, MessageId, NewMessage, SendOutcome,
-    Timestamp, UserName,
+    BOT_NAME, ChatError, ChatMessage, ClientMessageId, ErrorCode, History, MessageBody, MessageId,
+    NewMessage, OlderRequest, SendOutcome, Timestamp, UserName,
 };
-pub use validation::{MAX_BODY_CHARS, MAX_NAME_CHARS, ValidationError};
+pub use validation::{MAX_BODY_CHARS, MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, ValidationError};

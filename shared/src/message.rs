@@ -21,6 +21,11 @@ impl UserName {
         Self(BOT_NAME.to_owned())
     }
 
+    /// A name the server accepted earlier and stored.
+    pub fn from_store(name: String) -> Self {
+        Self(name)
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -44,6 +49,11 @@ impl MessageBody {
         Self(text)
     }
 
+    /// A body the server accepted (or the bot wrote) earlier and stored.
+    pub fn from_store(text: String) -> Self {
+        Self(text)
+    }
+
     /// The body as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -60,14 +70,36 @@ pub struct MessageId(pub u64);
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
+/// The sender's own id for a message, made up by the client before sending.
+/// A resend carries the same id, so the server stores the message once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientMessageId(String);
+
+impl ClientMessageId {
+    /// Checks `raw`: 1 to 64 characters out of `A-Z a-z 0-9 _ -`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        validation::client_id(raw).map(|id| Self(id.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What a client sends with [`NEW_MESSAGE`](crate::events::NEW_MESSAGE): the
-/// tutorial's `{user, body}`, not yet checked.
+/// tutorial's `{user, body}`, not yet checked, and optionally the client's
+/// own id for it, which makes resending safe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
     /// Who says it, as typed.
     pub user: String,
     /// What they say, as typed.
     pub body: String,
+    /// The sender's id for this message; the same on every resend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl NewMessage {
@@ -83,6 +115,14 @@ impl NewMessage {
             }
             (user, body) => Ok((user?, body?)),
         }
+    }
+
+    /// The client's id for the message, checked; `None` when it sent none.
+    pub fn client_id(&self) -> Result<Option<ClientMessageId>, ValidationError> {
+        self.client_id
+            .as_deref()
+            .map(ClientMessageId::parse)
+            .transpose()
     }
 }
 
@@ -100,6 +140,38 @@ pub struct ChatMessage {
     pub body: MessageBody,
     /// When the server accepted it.
     pub sent_at: Timestamp,
+    /// The sender's id for it, so the sending client recognises its own message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientMessageId>,
+}
+
+impl ChatMessage {
+    /// Whether the bot wrote it (nobody else may use its name).
+    pub fn from_bot(&self) -> bool {
+        self.user.as_str() == BOT_NAME
+    }
+}
+
+/// Messages a client missed or asked for: [`HISTORY`](crate::events::HISTORY),
+/// and the answer to [`OLDER`](crate::events::OLDER).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct History {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// The client's list should be replaced by these, rather than extended:
+    /// it was fresh, or too far behind to catch up message by message.
+    #[serde(default)]
+    pub reset: bool,
+    /// Older messages exist before the first of these.
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// Asks for messages older than `before`: [`OLDER`](crate::events::OLDER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OlderRequest {
+    /// The oldest message the client has.
+    pub before: MessageId,
 }
 
 /// Why the server refused a message, sent to its sender only.
@@ -123,6 +195,15 @@ pub enum ErrorCode {
     RateLimited,
     /// The server is overloaded; try again shortly.
     Overloaded,
+    /// The server could not store the message, so it was not sent; try again later.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// Whether sending the same message again later may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Overloaded | Self::Unavailable)
+    }
 }
 
 impl From<ValidationError> for ChatError {
@@ -155,6 +236,7 @@ mod tests {
         NewMessage {
             user: user.into(),
             body: body.into(),
+            client_id: None,
         }
     }
 
@@ -210,6 +292,7 @@ mod tests {
             user: UserName::parse("ann").unwrap(),
             body: MessageBody::parse("hi").unwrap(),
             sent_at: Timestamp(1_700_000_000_000),
+            client_id: None,
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(

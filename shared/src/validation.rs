@@ -32,6 +32,27 @@ pub enum ValidationError {
     /// The name is the bot's, which nobody else may use.
     #[error("The name {BOT_NAME} belongs to the bot")]
     ReservedName,
+    /// The client's message id is empty, too long, or has other characters
+    /// than letters, digits, `_` and `-`.
+    #[error("A message id has 1 to {MAX_CLIENT_ID_CHARS} letters, digits, _ or -")]
+    BadClientId,
+}
+
+/// Longest client message id, in characters.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// Checks a client's message id.
+pub(crate) fn client_id(raw: &str) -> Result<&str, ValidationError> {
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_CLIENT_ID_CHARS
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(raw)
+    } else {
+        Err(ValidationError::BadClientId)
+    }
 }
 
 /// Trims `raw` and checks it as a display name.

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use shared::events::{BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
+use shared::events::{BOT_HISTORY, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
 use shared::{
-    BotStreamDelta, BotmasterInput, BotmasterUpdate, ChatError, ErrorCode, MessageBody, Recipient,
+    BotHistoryEntry, BotStreamDelta, BotmasterInput, BotmasterMessage, BotmasterUpdate, ChatError,
+    ErrorCode, MessageBody, Recipient,
 };
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
@@ -21,7 +22,10 @@ use tokio::sync::mpsc;
 use super::Hub;
 use super::rate_limit::TokenBucket;
 use super::refusal::Refusal;
+use super::sequencer::{RECENT, now};
+use crate::bot::BotReply;
 use crate::identity::UserId;
+use crate::store::{Draft, Store, StoreError, Stored};
 
 /// The room of all of `user`'s sockets.
 pub(super) fn room(user: &UserId) -> String {
@@ -43,6 +47,7 @@ pub(super) fn attach(
     // A room of its own lets the worker leave this socket out of the echo
     // without holding the socket (which would keep it alive forever).
     socket.join([room(&user), sid.to_string()]);
+    tokio::spawn(send_history(socket.clone(), hub.store.clone(), room(&user)));
     let (queue, mut pending) = mpsc::unbounded_channel::<Said>();
     tokio::spawn(async move {
         while let Some(said) = pending.recv().await {
@@ -116,7 +121,77 @@ fn text_of(data: Option<Value>) -> Result<Said, ChatError> {
     Ok(Said { text, for_bot })
 }
 
+/// Sends a tab that connected the latest lines of the conversation.
+async fn send_history(socket: SocketRef, store: Arc<dyn Store>, room: String) {
+    let lines = tokio::task::spawn_blocking(move || store.before(&room, None, RECENT)).await;
+    let Ok(Ok(lines)) = lines else {
+        tracing::error!("cannot read a private conversation");
+        return;
+    };
+    let entries: Vec<BotHistoryEntry> = lines.iter().map(history_entry).collect();
+    if let Err(error) = socket.emit(BOT_HISTORY, &entries) {
+        tracing::debug!(%error, "cannot send a private conversation");
+    }
+}
+
+fn history_entry(stored: &Stored) -> BotHistoryEntry {
+    let from_bot = stored.draft.author == shared::BOT_NAME;
+    let message = stored
+        .draft
+        .extra
+        .as_deref()
+        .and_then(|extra| serde_json::from_str(extra).ok())
+        .unwrap_or_else(|| BotmasterMessage {
+            text: stored.draft.body.clone(),
+            ..BotmasterMessage::default()
+        });
+    BotHistoryEntry { from_bot, message }
+}
+
+/// Stores lines of `user`'s conversation, by the user or by the bot.
+async fn store_lines(
+    store: &Arc<dyn Store>,
+    user: &UserId,
+    lines: Vec<(bool, BotmasterMessage)>,
+) -> Result<(), StoreError> {
+    let sent_at = now().0;
+    let drafts = lines
+        .into_iter()
+        .map(|(from_bot, message)| Draft {
+            room: room(user),
+            author: if from_bot {
+                shared::BOT_NAME.to_owned()
+            } else {
+                user.as_str().to_owned()
+            },
+            body: message.text.clone(),
+            extra: from_bot.then(|| serde_json::to_string(&message).unwrap_or_default()),
+            client_id: None,
+            sent_at,
+        })
+        .collect();
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.append(drafts))
+        .await
+        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
+        .map(drop)
+}
+
+/// Tells `to` (a room) that what was said could not be saved.
+async fn report_unsaved(io: &SocketIo, to: String, error: &StoreError) {
+    tracing::error!(%error, "cannot store a private conversation");
+    let refusal = ChatError::from(&Refusal::Unavailable);
+    let _ = io.to(to).emit(CHAT_ERROR, &refusal).await;
+}
+
 async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, said: Said) {
+    let spoken = BotmasterMessage {
+        text: said.text.as_str().to_owned(),
+        ..BotmasterMessage::default()
+    };
+    if let Err(error) = store_lines(&hub.store, user, vec![(false, spoken)]).await {
+        return report_unsaved(io, sender.to_string(), &error).await;
+    }
     let echo = json!({"sender": {"id": user.as_str()}, "message": {"text": said.text.as_str()}});
     // The user's other tabs show what was said; the sending tab already does.
     if let Err(error) = io
@@ -146,12 +221,17 @@ async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, said: Sa
         },
     )
     .await;
-    for (n, reply) in replies.iter().enumerate() {
+    let messages: Vec<BotmasterMessage> = replies.iter().map(BotReply::to_botmaster).collect();
+    let lines = messages.iter().map(|m| (true, m.clone())).collect();
+    if let Err(error) = store_lines(&hub.store, user, lines).await {
+        return report_unsaved(io, room(user), &error).await;
+    }
+    for (n, message) in messages.into_iter().enumerate() {
         let update = BotmasterUpdate {
             recipient: Recipient {
                 id: user.as_str().to_owned(),
             },
-            message: reply.to_botmaster(),
+            message,
             // The first message completes what was streamed, replacing it.
             stream_id: (streamed && n == 0).then_some(stream),
         };

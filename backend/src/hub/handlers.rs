@@ -2,8 +2,10 @@ use std::future::{Ready, ready};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use shared::events::{CHAT_ERROR, NEW_MESSAGE};
-use shared::{ChatError, MessageBody, NewMessage, SendOutcome, UserName};
+use shared::events::{CHAT_ERROR, NEW_MESSAGE, OLDER};
+use shared::{
+    ChatError, ClientMessageId, MessageBody, NewMessage, OlderRequest, SendOutcome, UserName,
+};
 use socketioxide::ParserError;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
@@ -11,14 +13,15 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use super::identify::Identity;
 use super::rate_limit::TokenBucket;
 use super::refusal::Refusal;
-use super::sequencer::Overloaded;
+use super::sequencer::{Overloaded, recent};
 use super::{Hub, botmaster};
 
 /// A socket joined: give it its own rate limit and listen for its messages.
 pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): State<Hub>) {
     tracing::debug!(sid = %socket.id, "connected");
     let bucket = Arc::new(Mutex::new(TokenBucket::new(hub.rate_limit, Instant::now())));
-    if let Some(user) = socket.extensions.get::<Identity>().and_then(|id| id.user) {
+    let identity = socket.extensions.get::<Identity>();
+    if let Some(user) = identity.as_ref().and_then(|id| id.user.clone()) {
         botmaster::attach(&socket, io, hub.clone(), user, bucket.clone());
     }
     // The handler does its work before returning a finished future: socketioxide
@@ -32,8 +35,9 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
               ack: AckSender|
               -> Ready<()> {
             match check(data, &bucket) {
-                Ok((user, body)) => {
-                    if let Err(Overloaded(ack)) = hub.sequencer.publish(user, body, ack) {
+                Ok((valid, client_id)) => {
+                    let published = hub.sequencer.publish(valid, client_id, socket.clone(), ack);
+                    if let Err(Overloaded(ack)) = published {
                         refuse(&socket, &Refusal::Overloaded, ack);
                     }
                 }
@@ -42,9 +46,41 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
             ready(())
         },
     );
+    socket.on(
+        OLDER,
+        async |socket: SocketRef,
+               State(hub): State<Hub>,
+               TryData(request): TryData<OlderRequest>,
+               ack: AckSender| {
+            let Ok(OlderRequest { before }) = request else {
+                let error = ChatError::from(&Refusal::Malformed);
+                let _ = ack.send(&SendOutcome::Rejected(error));
+                return;
+            };
+            let store = hub.store.clone();
+            let history =
+                tokio::task::spawn_blocking(move || recent(store.as_ref(), Some(before.0))).await;
+            match history {
+                Ok(Ok(history)) => {
+                    if let Err(error) = ack.send(&history) {
+                        tracing::debug!(sid = %socket.id, %error, "cannot send older messages");
+                    }
+                }
+                _ => {
+                    tracing::error!("cannot read older messages");
+                    let error = ChatError::from(&Refusal::Unavailable);
+                    let _ = ack.send(&SendOutcome::Rejected(error));
+                }
+            }
+        },
+    );
     socket.on_disconnect(async |socket: SocketRef| {
         tracing::debug!(sid = %socket.id, "disconnected");
     });
+    // After the handlers, so nothing the client sends meanwhile is missed: a
+    // message it publishes before joining comes back in its history.
+    let last_id = identity.and_then(|id| id.last_id);
+    hub.sequencer.join(socket, last_id).await;
 }
 
 /// Decides whether a message may be published: well-formed, valid, and
@@ -52,19 +88,20 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
 fn check(
     data: Result<NewMessage, ParserError>,
     bucket: &Mutex<TokenBucket>,
-) -> Result<(UserName, MessageBody), Refusal> {
+) -> Result<((UserName, MessageBody), Option<ClientMessageId>), Refusal> {
     let message = data.map_err(|_| Refusal::Malformed)?;
     let valid = message.validate()?;
+    let client_id = message.client_id()?;
     let mut bucket = bucket.lock().unwrap_or_else(PoisonError::into_inner);
     if bucket.try_take(Instant::now()) {
-        Ok(valid)
+        Ok((valid, client_id))
     } else {
         Err(Refusal::RateLimited)
     }
 }
 
 /// Tells the sender, and only the sender, why its message was refused.
-fn refuse(socket: &SocketRef, refusal: &Refusal, ack: AckSender) {
+pub(super) fn refuse(socket: &SocketRef, refusal: &Refusal, ack: AckSender) {
     tracing::debug!(sid = %socket.id, %refusal, "message refused");
     let error = ChatError::from(refusal);
     if let Err(error) = socket.emit(CHAT_ERROR, &error) {

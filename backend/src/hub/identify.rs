@@ -7,7 +7,6 @@
 //! neither, the socket is anonymous: the group chat works, Botmaster mode does not.
 
 use serde_json::Value;
-use socketioxide::ParserError;
 use socketioxide::extract::{SocketRef, State, TryData};
 use thiserror::Error;
 
@@ -19,6 +18,9 @@ use crate::identity::UserId;
 pub(super) struct Identity {
     /// The proven (or, with the insecure flag, claimed) user; `None` for anonymous sockets.
     pub(super) user: Option<UserId>,
+    /// The id of the last group message the client has (`auth: {lastId}`),
+    /// so it gets what it missed; `None` for a fresh client.
+    pub(super) last_id: Option<u64>,
 }
 
 /// Why a connection was refused; sent to the client as CONNECT_ERROR.
@@ -43,17 +45,19 @@ pub(super) async fn identify(
     State(hub): State<Hub>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
-    let identity = decide(
+    let auth = auth.ok();
+    let user = decide(
         &hub,
-        token(auth),
+        token(auth.as_ref()),
         claimed_id(socket.req_parts().uri.query()),
     )?;
-    socket.extensions.insert(identity);
+    let last_id = auth.as_ref().and_then(|auth| auth.get("lastId")?.as_u64());
+    socket.extensions.insert(Identity { user, last_id });
     Ok(())
 }
 
-fn token(auth: Result<Value, ParserError>) -> Option<String> {
-    auth.ok()?.get("token")?.as_str().map(str::to_owned)
+fn token(auth: Option<&Value>) -> Option<String> {
+    auth?.get("token")?.as_str().map(str::to_owned)
 }
 
 /// `botmasterUserId` from the handshake's query string, as given.
@@ -64,7 +68,11 @@ fn claimed_id(query: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn decide(hub: &Hub, token: Option<String>, claimed: Option<String>) -> Result<Identity, Refused> {
+fn decide(
+    hub: &Hub,
+    token: Option<String>,
+    claimed: Option<String>,
+) -> Result<Option<UserId>, Refused> {
     let user = match (token, claimed) {
         (Some(token), claimed) => {
             let user = hub.signer.verify(&token).map_err(|_| Refused::BadToken)?;
@@ -79,5 +87,5 @@ fn decide(hub: &Hub, token: Option<String>, claimed: Option<String>) -> Result<I
         (None, Some(_)) => return Err(Refused::Unproven),
         (None, None) => None,
     };
-    Ok(Identity { user })
+    Ok(user)
 }

@@ -19,6 +19,7 @@ use socketioxide::{SocketIo, TransportType};
 use crate::Settings;
 use crate::bot::ChatBot;
 use crate::identity::Signer;
+use crate::store::Store;
 
 pub use rate_limit::RateLimit;
 use sequencer::Sequencer;
@@ -51,6 +52,8 @@ struct Hub {
     bot: Arc<dyn ChatBot>,
     /// How long the bot may take.
     bot_timeout: Duration,
+    /// Where messages are kept.
+    store: Arc<dyn Store>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -72,6 +75,7 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
         trust_client_ids: settings.trust_client_ids,
         bot: bot.clone(),
         bot_timeout: settings.bot_timeout,
+        store: settings.store.clone(),
     };
     let builder = SocketIo::builder()
         .with_state(hub)
@@ -86,7 +90,13 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
         _ => builder,
     };
     let (layer, io) = builder.build_layer();
-    sequencer::start(queue, io.clone(), bot, settings.bot_timeout);
+    let context = sequencer::Context {
+        io: io.clone(),
+        store: settings.store.clone(),
+        bot,
+        bot_timeout: settings.bot_timeout,
+    };
+    sequencer::start(queue, context);
     io.ns("/", handlers::on_connect.with(identify::identify));
     (layer, io)
 }

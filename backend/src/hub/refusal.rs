@@ -16,6 +16,9 @@ pub(crate) enum Refusal {
     /// The server has more messages queued than it can take.
     #[error("The server is busy; try again in a moment")]
     Overloaded,
+    /// The message could not be stored, so nobody got it.
+    #[error("The server could not save your message, so it was not sent; try again later")]
+    Unavailable,
 }
 
 impl From<&Refusal> for ChatError {
@@ -25,6 +28,7 @@ impl From<&Refusal> for ChatError {
             Refusal::Invalid(_) => ErrorCode::Invalid,
             Refusal::RateLimited => ErrorCode::RateLimited,
             Refusal::Overloaded => ErrorCode::Overloaded,
+            Refusal::Unavailable => ErrorCode::Unavailable,
         };
         Self {
             code,

@@ -1,32 +1,61 @@
-//! One task puts every message in a single order: it numbers them, stamps
-//! them and broadcasts them one at a time, so every client sees the same
-//! messages in the same order, and ids grow in the order messages are shown.
+//! One task puts every group message in a single order: it stores them,
+//! then broadcasts them and acks their senders, one batch at a time, so
+//! every client sees the same messages in the same order, nothing is seen
+//! or acknowledged before it is on disk, and one disk sync covers a batch.
+//!
+//! Joining goes through the same task: a socket gets what it missed and
+//! only then joins the broadcast room, so it never sees a gap, a duplicate,
+//! or a live message before older ones.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shared::events::{BOT_MESSAGE, NEW_MESSAGE};
-use shared::{ChatMessage, MessageBody, MessageId, SendOutcome, Timestamp, UserName};
+use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
+use shared::{
+    ChatMessage, ClientMessageId, History, MessageBody, MessageId, SendOutcome, Timestamp, UserName,
+};
 use socketioxide::SocketIo;
-use socketioxide::extract::AckSender;
+use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
+use super::refusal::Refusal;
 use crate::bot::{BotReply, ChatBot};
+use crate::store::{Appended, Draft, Store, StoreError, Stored};
+
+/// The group chat's room, in the store and in Socket.IO.
+pub(crate) const GROUP: &str = "group";
 
 /// Messages waiting for the sequencer. Beyond this the server is overloaded
 /// and refuses new messages rather than queueing without bound.
 const QUEUE_CAPACITY: usize = 4096;
 
-/// Something for the sequencer to publish.
+/// Most jobs taken in one batch (one transaction, one sync).
+const MAX_BATCH: usize = 256;
+
+/// How many recent messages a fresh client gets.
+pub(crate) const RECENT: usize = 100;
+
+/// A client further behind than this gets the recent messages instead of
+/// everything it missed.
+const MAX_CATCH_UP: usize = 1000;
+
+/// Something for the sequencer to do.
 enum Job {
-    /// A person's validated message, with the ack to send once it is out.
+    /// A person's validated message, with the ack to send once it is stored.
     User {
         user: UserName,
         body: MessageBody,
+        client_id: Option<ClientMessageId>,
+        socket: SocketRef,
         ack: AckSender,
     },
     /// The bot's answer to one message, published together and in order.
     Bot { replies: Vec<String> },
+    /// A socket that just connected, having the group's messages up to `last_id`.
+    Join {
+        socket: SocketRef,
+        last_id: Option<u64>,
+    },
 }
 
 /// Hands messages to the sequencer. A cheap `Clone` handle.
@@ -50,6 +79,14 @@ pub(crate) struct Pending {
     weak: mpsc::WeakSender<Job>,
 }
 
+/// What the sequencer works with.
+pub(crate) struct Context {
+    pub(crate) io: SocketIo,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) bot: Arc<dyn ChatBot>,
+    pub(crate) bot_timeout: Duration,
+}
+
 impl Sequencer {
     /// A handle and the queue it feeds; [`start`] the queue once the server exists.
     pub(crate) fn new() -> (Self, Pending) {
@@ -64,62 +101,202 @@ impl Sequencer {
         )
     }
 
-    /// Queues a validated message; its ack is sent once it is broadcast.
-    /// Called in the order a socket's messages arrive, which is the order
-    /// they are published in.
+    /// Queues a validated message; its ack is sent once it is stored and
+    /// broadcast. Called in the order a socket's messages arrive, which is
+    /// the order they are published in.
     pub(crate) fn publish(
         &self,
-        user: UserName,
-        body: MessageBody,
+        (user, body): (UserName, MessageBody),
+        client_id: Option<ClientMessageId>,
+        socket: SocketRef,
         ack: AckSender,
     ) -> Result<(), Overloaded> {
+        let job = Job::User {
+            user,
+            body,
+            client_id,
+            socket,
+            ack,
+        };
         self.jobs
-            .try_send(Job::User { user, body, ack })
+            .try_send(job)
             .map_err(|error| match error.into_inner() {
                 Job::User { ack, .. } => Overloaded(ack),
-                Job::Bot { .. } => unreachable!("only user jobs are sent here"),
+                Job::Bot { .. } | Job::Join { .. } => unreachable!("only user jobs are sent here"),
             })
+    }
+
+    /// Sends `socket` what it missed after `last_id`, then lets it hear live messages.
+    pub(crate) async fn join(&self, socket: SocketRef, last_id: Option<u64>) {
+        if self.jobs.send(Job::Join { socket, last_id }).await.is_err() {
+            tracing::debug!("sequencer gone; join dropped");
+        }
     }
 }
 
 /// Runs the sequencer until every [`Sequencer`] handle is gone.
-pub(crate) fn start(pending: Pending, io: SocketIo, bot: Arc<dyn ChatBot>, bot_timeout: Duration) {
+pub(crate) fn start(pending: Pending, context: Context) {
     let Pending { mut jobs, weak } = pending;
     tokio::spawn(async move {
-        let mut last_id = 0;
-        let mut next_id = move || {
-            last_id += 1;
-            MessageId(last_id)
-        };
-        while let Some(job) = jobs.recv().await {
-            match job {
-                Job::User { user, body, ack } => {
-                    let message = ChatMessage {
-                        id: next_id(),
-                        user,
-                        body,
-                        sent_at: now(),
-                    };
-                    broadcast(&io, NEW_MESSAGE, &message).await;
-                    if let Err(error) = ack.send(&SendOutcome::Accepted { id: message.id }) {
-                        tracing::debug!(%error, "cannot send ack");
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let mut writes = Vec::new();
+            for job in batch.drain(..) {
+                match job {
+                    Job::Join { socket, last_id } => {
+                        publish(&context, std::mem::take(&mut writes), &weak).await;
+                        join(&context, &socket, last_id).await;
                     }
-                    tokio::spawn(ask_bot(bot.clone(), bot_timeout, message, weak.clone()));
-                }
-                Job::Bot { replies } => {
-                    for reply in replies {
-                        let message = ChatMessage {
-                            id: next_id(),
-                            user: UserName::bot(),
-                            body: MessageBody::from_bot(reply),
-                            sent_at: now(),
-                        };
-                        broadcast(&io, BOT_MESSAGE, &message).await;
-                    }
+                    write => writes.push(write),
                 }
             }
+            publish(&context, writes, &weak).await;
         }
     });
+}
+
+/// Stores `writes` in one step, then broadcasts and acks them in order.
+async fn publish(context: &Context, writes: Vec<Job>, sequencer: &mpsc::WeakSender<Job>) {
+    if writes.is_empty() {
+        return;
+    }
+    let sent_at = now();
+    let drafts = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
+    let store = context.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.append(drafts))
+        .await
+        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())));
+    let mut stored = match stored {
+        Ok(stored) => stored.into_iter(),
+        Err(error) => {
+            tracing::error!(%error, "cannot store messages; senders are told");
+            for job in writes {
+                match job {
+                    Job::User { socket, ack, .. } => {
+                        super::handlers::refuse(&socket, &Refusal::Unavailable, ack);
+                    }
+                    Job::Bot { replies } => {
+                        tracing::warn!(count = replies.len(), "bot replies not stored, not sent");
+                    }
+                    Job::Join { .. } => {}
+                }
+            }
+            return;
+        }
+    };
+    for job in writes {
+        match job {
+            Job::User { ack, .. } => {
+                let Some(appended) = stored.next() else { break };
+                let message = chat_message(appended.stored());
+                if let Appended::New(_) = appended {
+                    broadcast(&context.io, NEW_MESSAGE, &message).await;
+                    tokio::spawn(ask_bot(
+                        context.bot.clone(),
+                        context.bot_timeout,
+                        message.clone(),
+                        sequencer.clone(),
+                    ));
+                }
+                // A resend of a stored message is acknowledged again, not shown again.
+                if let Err(error) = ack.send(&SendOutcome::Accepted { id: message.id }) {
+                    tracing::debug!(%error, "cannot send ack");
+                }
+            }
+            Job::Bot { replies } => {
+                for appended in stored.by_ref().take(replies.len()) {
+                    broadcast(&context.io, BOT_MESSAGE, &chat_message(appended.stored())).await;
+                }
+            }
+            Job::Join { .. } => {}
+        }
+    }
+}
+
+/// The drafts a write job stores: one per message.
+fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
+    let draft = |author: &str, body: &str, client_id: Option<&ClientMessageId>| Draft {
+        room: GROUP.to_owned(),
+        author: author.to_owned(),
+        body: body.to_owned(),
+        extra: None,
+        client_id: client_id.map(|id| id.as_str().to_owned()),
+        sent_at: sent_at.0,
+    };
+    match job {
+        Job::User {
+            user,
+            body,
+            client_id,
+            ..
+        } => vec![draft(user.as_str(), body.as_str(), client_id.as_ref())],
+        Job::Bot { replies } => replies
+            .iter()
+            .map(|reply| draft(shared::BOT_NAME, reply, None))
+            .collect(),
+        Job::Join { .. } => Vec::new(),
+    }
+}
+
+/// Sends `socket` the messages it missed, then adds it to the room.
+async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>) {
+    let store = context.store.clone();
+    let history = tokio::task::spawn_blocking(move || missed(store.as_ref(), last_id)).await;
+    match history {
+        Ok(Ok(history)) => {
+            if let Err(error) = socket.emit(HISTORY, &history) {
+                tracing::debug!(sid = %socket.id, %error, "cannot send history");
+            }
+        }
+        Ok(Err(error)) => tracing::error!(%error, "cannot read history"),
+        Err(panic) => tracing::error!(%panic, "reading history panicked"),
+    }
+    socket.join(GROUP);
+}
+
+/// What a client with messages up to `last_id` should get.
+fn missed(store: &dyn Store, last_id: Option<u64>) -> Result<History, StoreError> {
+    let latest = store.latest_id(GROUP)?;
+    if let Some(last_id) = last_id.filter(|&id| id <= latest)
+        && latest - last_id <= MAX_CATCH_UP as u64
+    {
+        let messages = store.after(GROUP, last_id, MAX_CATCH_UP)?;
+        return Ok(History {
+            messages: messages.iter().map(chat_message).collect(),
+            reset: false,
+            more: false,
+        });
+    }
+    // Fresh, too far behind, or from before the history was wiped.
+    recent(store, None)
+}
+
+/// Up to [`RECENT`] messages before `before` (the latest when `None`), as a
+/// list that replaces what the client had.
+pub(crate) fn recent(store: &dyn Store, before: Option<u64>) -> Result<History, StoreError> {
+    let messages = store.before(GROUP, before, RECENT)?;
+    let more = messages.first().is_some_and(|first| first.id > 1);
+    Ok(History {
+        messages: messages.iter().map(chat_message).collect(),
+        reset: before.is_none(),
+        more,
+    })
+}
+
+/// A stored group message as clients see it.
+fn chat_message(stored: &Stored) -> ChatMessage {
+    let draft = &stored.draft;
+    ChatMessage {
+        id: MessageId(stored.id),
+        // Stored names passed validation (or are the bot's) when they were accepted.
+        user: UserName::from_store(draft.author.clone()),
+        body: MessageBody::from_store(draft.body.clone()),
+        sent_at: Timestamp(draft.sent_at),
+        client_id: draft
+            .client_id
+            .as_deref()
+            .and_then(|id| ClientMessageId::parse(id).ok()),
+    }
 }
 
 /// Asks the bot about `message`, off the sequencer, and queues its replies.
@@ -149,14 +326,14 @@ async fn ask_bot(
 }
 
 async fn broadcast(io: &SocketIo, event: &'static str, message: &ChatMessage) {
-    if let Err(error) = io.emit(event, message).await {
+    if let Err(error) = io.to(GROUP).emit(event, message).await {
         // Some sockets could not take it (closed, or too far behind); the rest did.
         tracing::warn!(%error, event, id = message.id.0, "broadcast incomplete");
     }
 }
 
 /// The time to stamp on a message.
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

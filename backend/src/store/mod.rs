@@ -1,0 +1,94 @@
+//! Where accepted messages live. The hub stores every message before anyone
+//! sees it or its sender gets an ack, and reads back what a reconnecting
+//! client missed. [`Store`] hides the engine: SQLite by default, memory for
+//! benchmarks of the cost of durability.
+
+mod memory;
+mod sqlite;
+
+use thiserror::Error;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// A message to store; the store gives it its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    /// `group`, or `user:<id>` for a private conversation.
+    pub room: String,
+    /// Who wrote it.
+    pub author: String,
+    /// The text.
+    pub body: String,
+    /// Anything else a view needs, as JSON.
+    pub extra: Option<String>,
+    /// The sender's own id; a second draft with the same one in the same room
+    /// is not stored again.
+    pub client_id: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub sent_at: u64,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The room's id for it: 1, 2, 3, ... in the order of storing.
+    pub id: u64,
+    /// The draft it was made from.
+    pub draft: Draft,
+}
+
+/// What became of one draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now.
+    New(Stored),
+    /// Its client id was already stored: this is that earlier message.
+    Duplicate(Stored),
+}
+
+impl Appended {
+    /// The stored message, new or earlier.
+    pub fn stored(&self) -> &Stored {
+        match self {
+            Self::New(stored) | Self::Duplicate(stored) => stored,
+        }
+    }
+}
+
+/// Why the store failed. Senders are told that their message could not be
+/// saved; the details go to the log.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The disk (or the configured size limit) is full.
+    #[error("storage full: {0}")]
+    Full(String),
+    /// The database cannot be written (a read-only file or folder).
+    #[error("storage is read-only: {0}")]
+    ReadOnly(String),
+    /// Anything else the database reported.
+    #[error("storage failed: {0}")]
+    Failed(String),
+}
+
+/// Durable message history, per room.
+pub trait Store: std::fmt::Debug + Send + Sync + 'static {
+    /// Stores `drafts` in one durable step, all or none, in order; each gets
+    /// the next id of its room. Returns when they would survive a crash.
+    fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError>;
+
+    /// Up to `limit` messages of `room` after id `after`, oldest first.
+    fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError>;
+
+    /// The last `limit` messages of `room` before id `before` (before the
+    /// end when `None`), oldest first.
+    fn before(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError>;
+
+    /// The id of the room's latest message; 0 when it has none.
+    fn latest_id(&self, room: &str) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,338 @@
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Transaction, params};
+
+use super::{Appended, Draft, Store, StoreError, Stored};
+
+/// The schema, one script per version; a database at version `n` gets
+/// every script after the `n`th, in one transaction each.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_messages.sql")];
+
+/// History in one SQLite file, written ahead (WAL) and synced on every
+/// commit, so an acknowledged message survives the process being killed
+/// and the machine losing power. One connection, used by one caller at a
+/// time; the hub batches writes, so one sync covers many messages.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_limited(path, None)
+    }
+
+    /// Like [`SqliteStore::open`], refusing to grow the file beyond
+    /// `max_bytes`: writes past it fail as [`StoreError::Full`], like a full disk.
+    pub fn open_limited(path: &Path, max_bytes: Option<u64>) -> Result<Self, StoreError> {
+        let mut connection = Connection::open(path).map_err(classify)?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(classify)?;
+        migrate(&mut connection)?;
+        if let Some(max_bytes) = max_bytes {
+            let page_size: u64 = connection
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .map_err(classify)?;
+            let pages = (max_bytes / page_size.max(1)).max(1);
+            // Answers with the limit in force, which is never below the current size.
+            let _: u64 = connection
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
+                    row.get(0)
+                })
+                .map_err(classify)?;
+        }
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(classify)?;
+    for (index, script) in MIGRATIONS.iter().enumerate().skip(version) {
+        let transaction = connection.transaction().map_err(classify)?;
+        transaction.execute_batch(script).map_err(classify)?;
+        transaction
+            .execute_batch(&format!("PRAGMA user_version = {}", index + 1))
+            .map_err(classify)?;
+        transaction.commit().map_err(classify)?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(classify)?;
+        let appended = drafts
+            .into_iter()
+            .map(|draft| append_one(&transaction, draft))
+            .collect::<Result<Vec<_>, _>>()?;
+        transaction.commit().map_err(classify)?;
+        Ok(appended)
+    }
+
+    fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT id, author, body, extra, client_id, sent_at FROM messages
+                 WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )
+            .map_err(classify)?;
+        let rows = statement
+            .query_map(params![room, after, limit], |row| read(room, row))
+            .map_err(classify)?;
+        rows.collect::<Result<_, _>>().map_err(classify)
+    }
+
+    fn before(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT id, author, body, extra, client_id, sent_at FROM messages
+                 WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(classify)?;
+        let before = before.map_or(i64::MAX, |id| i64::try_from(id).unwrap_or(i64::MAX));
+        let rows = statement
+            .query_map(params![room, before, limit], |row| read(room, row))
+            .map_err(classify)?;
+        let mut messages: Vec<Stored> = rows.collect::<Result<_, _>>().map_err(classify)?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    fn latest_id(&self, room: &str) -> Result<u64, StoreError> {
+        let connection = self.connection();
+        latest(&connection, room)
+    }
+}
+
+fn latest(connection: &Connection, room: &str) -> Result<u64, StoreError> {
+    connection
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages WHERE room = ?1")
+        .and_then(|mut statement| statement.query_row([room], |row| row.get(0)))
+        .map_err(classify)
+}
+
+fn append_one(transaction: &Transaction<'_>, draft: Draft) -> Result<Appended, StoreError> {
+    if let Some(client_id) = &draft.client_id {
+        let earlier = transaction
+            .prepare_cached(
+                "SELECT id, author, body, extra, client_id, sent_at FROM messages
+                 WHERE room = ?1 AND client_id = ?2",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![draft.room, client_id], |row| read(&draft.room, row))
+                    .optional()
+            })
+            .map_err(classify)?;
+        if let Some(earlier) = earlier {
+            return Ok(Appended::Duplicate(earlier));
+        }
+    }
+    let id = latest(transaction, &draft.room)? + 1;
+    transaction
+        .prepare_cached(
+            "INSERT INTO messages (room, id, author, body, extra, client_id, sent_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                draft.room,
+                id,
+                draft.author,
+                draft.body,
+                draft.extra,
+                draft.client_id,
+                draft.sent_at
+            ])
+        })
+        .map_err(classify)?;
+    Ok(Appended::New(Stored { id, draft }))
+}
+
+fn read(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        id: row.get(0)?,
+        draft: Draft {
+            room: room.to_owned(),
+            author: row.get(1)?,
+            body: row.get(2)?,
+            extra: row.get(3)?,
+            client_id: row.get(4)?,
+            sent_at: row.get(5)?,
+        },
+    })
+}
+
+/// Sorts SQLite's errors into what an operator can act on.
+fn classify(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full(error.to_string()),
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            StoreError::ReadOnly(error.to_string())
+        }
+        _ => StoreError::Failed(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(room: &str, body: &str, client_id: Option<&str>) -> Draft {
+        Draft {
+            room: room.to_owned(),
+            author: "ann".to_owned(),
+            body: body.to_owned(),
+            extra: None,
+            client_id: client_id.map(str::to_owned),
+            sent_at: 1,
+        }
+    }
+
+    fn temp_db() -> (tempdir::Dir, SqliteStore) {
+        let dir = tempdir::Dir::new();
+        let store = SqliteStore::open(&dir.path().join("chat.db")).unwrap();
+        (dir, store)
+    }
+
+    /// A folder removed when dropped; enough for these tests.
+    mod tempdir {
+        use std::path::{Path, PathBuf};
+
+        pub struct Dir(PathBuf);
+
+        impl Dir {
+            pub fn new() -> Self {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes).unwrap();
+                let name = format!("chat-store-{}", u64::from_le_bytes(bytes));
+                let path = std::env::temp_dir().join(name);
+                std::fs::create_dir_all(&path).unwrap();
+                Self(path)
+            }
+
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn ids_grow_per_room_and_survive_reopening() {
+        let (dir, store) = temp_db();
+        let appended = store
+            .append(vec![
+                draft("group", "a", None),
+                draft("user:1", "x", None),
+                draft("group", "b", None),
+            ])
+            .unwrap();
+        let ids: Vec<_> = appended.iter().map(|a| a.stored().id).collect();
+        assert_eq!(ids, [1, 1, 2]);
+        drop(store);
+        let store = SqliteStore::open(&dir.path().join("chat.db")).unwrap();
+        let next = store.append(vec![draft("group", "c", None)]).unwrap();
+        assert_eq!(next[0].stored().id, 3);
+        let bodies: Vec<_> = store
+            .after("group", 0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.draft.body)
+            .collect();
+        assert_eq!(bodies, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_client_id_is_stored_once_even_within_one_batch() {
+        let (_dir, store) = temp_db();
+        let first = store
+            .append(vec![
+                draft("group", "hello", Some("c1")),
+                draft("group", "hello again", Some("c1")),
+            ])
+            .unwrap();
+        assert!(matches!(first[0], Appended::New(_)));
+        assert_eq!(first[1], Appended::Duplicate(first[0].stored().clone()));
+        let later = store
+            .append(vec![draft("group", "hello", Some("c1"))])
+            .unwrap();
+        assert_eq!(later[0], Appended::Duplicate(first[0].stored().clone()));
+        // The same client id in another room is another message.
+        let elsewhere = store
+            .append(vec![draft("user:1", "hello", Some("c1"))])
+            .unwrap();
+        assert!(matches!(elsewhere[0], Appended::New(_)));
+        assert_eq!(store.latest_id("group").unwrap(), 1);
+    }
+
+    #[test]
+    fn pages_before_and_after() {
+        let (_dir, store) = temp_db();
+        let drafts = (1..=10)
+            .map(|n| draft("group", &n.to_string(), None))
+            .collect();
+        store.append(drafts).unwrap();
+        let ids = |messages: Vec<Stored>| messages.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.before("group", None, 3).unwrap()), [8, 9, 10]);
+        assert_eq!(ids(store.before("group", Some(8), 3).unwrap()), [5, 6, 7]);
+        assert_eq!(ids(store.before("group", Some(2), 3).unwrap()), [1]);
+        assert_eq!(ids(store.after("group", 7, 100).unwrap()), [8, 9, 10]);
+        assert_eq!(
+            ids(store.after("group", 10, 100).unwrap()),
+            Vec::<u64>::new()
+        );
+        assert_eq!(store.latest_id("nobody").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_full_store_refuses_the_whole_batch_and_keeps_what_it_had() {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("chat.db");
+        let store = SqliteStore::open_limited(&path, Some(64 * 1024)).unwrap();
+        let body = "x".repeat(1000);
+        let mut stored = 0;
+        let error = loop {
+            match store.append(vec![draft("group", &body, None)]) {
+                Ok(_) => stored += 1,
+                Err(error) => break error,
+            }
+            assert!(stored < 1000, "the limit never bit");
+        };
+        assert!(matches!(error, StoreError::Full(_)), "{error}");
+        assert!(stored > 0);
+        assert_eq!(store.latest_id("group").unwrap(), stored);
+        // Still readable, and still full.
+        assert_eq!(
+            store.after("group", 0, 10_000).unwrap().len() as u64,
+            stored
+        );
+        assert!(store.append(vec![draft("group", &body, None)]).is_err());
+    }
+}
