@@ -3,11 +3,24 @@
 // `cargo xtask test`: CHAT_SERVER_BIN and DIST_DIR.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const BIN = process.env.CHAT_SERVER_BIN;
+
+/** Data folders made here; removed when the test process ends. */
+const made = [];
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary data folder, removed when the test process ends. */
+export function tempDataDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-data-'));
+  made.push(dir);
+  return dir;
+}
 const DIST = process.env.DIST_DIR;
 
 /**
@@ -15,7 +28,7 @@ const DIST = process.env.DIST_DIR;
  * @param {{port?: number, args?: string[], dataDir?: string}} options port 0
  *   (default) lets the OS choose; dataDir defaults to a fresh temporary folder.
  */
-export async function startServer({ port = 0, args = [], dataDir = mkdtempSync(join(tmpdir(), 'chat-data-')) } = {}) {
+export async function startServer({ port = 0, args = [], dataDir = tempDataDir() } = {}) {
   if (!BIN || !DIST) {
     throw new Error('CHAT_SERVER_BIN and DIST_DIR must be set; run the tests with `cargo xtask test`');
   }

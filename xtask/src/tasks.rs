@@ -109,6 +109,7 @@ pub fn test() -> anyhow::Result<()> {
                 "botmaster.test.mjs",
                 "browser.test.mjs",
                 "engines.test.mjs",
+                "durability.test.mjs",
             ])
             .current_dir(&e2e)
             .env(
