@@ -1,6 +1,6 @@
 // The real bundle served by the real backend, used through headless Chromium
 // the way a person would use it.
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expect } from './support/expect.mjs';
 
@@ -12,10 +12,17 @@ const QUESTION_REPLIES = ['Hello, ann!', 'We will be right with you to answer yo
 let server;
 let browser;
 before(async () => {
-  [server, browser] = await Promise.all([startServer(), launch()]);
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();
+});
+// A fresh server (and history) for every test, so what one test sent is not
+// in the next one's history.
+beforeEach(async () => {
+  server = await startServer();
+});
+afterEach(async () => {
   await server?.stop();
 });
 

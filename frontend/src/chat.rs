@@ -1,49 +1,40 @@
-//! The chat as the page sees it: the messages so far, the connection state,
-//! and the one error to show. The socket driver writes these signals; the
-//! components only read them and call [`Chat::send`].
+//! The chat as the page sees it: the messages so far, the ones still being
+//! sent, the connection state, and the one error to show. The socket driver
+//! writes these signals; the components read them and call [`Chat::send`].
+//!
+//! Nothing typed is lost: a message goes to the [`outbox`] first and stays
+//! there, shown as "sending", until the server acknowledges it; every
+//! (re)connection sends the outbox again, and the server stores each
+//! message once. On reconnecting the page tells the server the last message
+//! it has and gets exactly what it missed.
+
+use std::time::Duration;
 
 use leptos::prelude::*;
 use protocol::{ClientEvent, ConnectionState, TransportKind};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::events::{
-    BOT_MESSAGE, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR, NEW_MESSAGE,
+    BOT_HISTORY, BOT_MESSAGE, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR, HISTORY,
+    NEW_MESSAGE, OLDER,
 };
 use shared::{
-    BotStreamDelta, BotmasterInput, BotmasterUpdate, ChatError, ChatMessage, MessageBody,
-    NewMessage, QuickReply, QuickReplyChoice, ValidationError,
+    BotHistoryEntry, BotStreamDelta, BotmasterInput, ChatError, ChatMessage, History, MessageBody,
+    NewMessage, OlderRequest, QuickReply, QuickReplyChoice, SendOutcome, ValidationError,
 };
 
+use crate::bot_lines::{self, BotLine};
+use crate::outbox::{self, Pending};
 use crate::session;
 use crate::socket::{self, SocketHandle};
 
-/// One line of the private conversation with the bot (Botmaster mode).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct BotLine {
-    /// Position in this page's list.
-    pub key: usize,
-    /// Bumped whenever the line changes (a streamed answer grows), so the
-    /// list redraws this line and no other.
-    pub revision: usize,
-    /// Whether the bot said it (otherwise the user did, in some tab).
-    pub from_bot: bool,
-    /// What was said. Plain text.
-    pub text: String,
-    /// An image the bot sent, by web address.
-    pub image: Option<String>,
-    /// Answers to pick instead of typing.
-    pub quick_replies: Vec<QuickReply>,
-    /// The stream this line shows, while the bot is still writing it.
-    pub streaming: Option<u64>,
-}
+/// How long to wait for the server to acknowledge a message before sending it again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One line of the conversation.
+/// One message of the group conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Position in this page's list; stable, so the list never re-renders old lines.
-    pub key: usize,
-    /// The message as the server published it.
+    /// The message as the server published it; its id is the list's key.
     pub message: ChatMessage,
     /// Whether the bot wrote it; shown differently.
     pub from_bot: bool,
@@ -52,8 +43,12 @@ pub struct Entry {
 /// The chat's state, provided to every component as context.
 #[derive(Debug, Clone)]
 pub struct Chat {
-    /// Every message received since the page opened, in server order.
+    /// The group conversation as far as the page has it, in server order.
     pub entries: RwSignal<Vec<Entry>>,
+    /// Messages sent and not yet acknowledged, oldest first.
+    pub outbox: RwSignal<Vec<Pending>>,
+    /// Whether older messages than the first entry exist on the server.
+    pub more_before: RwSignal<bool>,
     /// Where the connection stands.
     pub status: RwSignal<ConnectionState>,
     /// What carries the connection once it is up: WebSocket, or long-polling
@@ -66,6 +61,10 @@ pub struct Chat {
     /// This browser's user id, once the server has given one; the private
     /// conversation needs it.
     pub user_id: RwSignal<Option<String>>,
+    /// The session token, sent again with every reconnection.
+    token: RwSignal<Option<String>>,
+    /// Whether older messages are being fetched.
+    loading_older: RwSignal<bool>,
     socket: SocketHandle,
 }
 
@@ -73,45 +72,58 @@ impl Chat {
     /// Connects to the server that served the page.
     pub fn connect() -> Self {
         let entries = RwSignal::new(Vec::new());
+        let outbox = RwSignal::new(outbox::load());
+        let more_before = RwSignal::new(false);
         let status = RwSignal::new(ConnectionState::Connecting);
         let transport = RwSignal::new(None);
         let bot_lines = RwSignal::new(Vec::new());
         let user_id = RwSignal::new(None);
+        let token = RwSignal::new(None);
+        let error = RwSignal::new(None);
         let auth = async move {
             let session = session::load_or_create().await;
             user_id.set(session.as_ref().map(|s| s.user_id.clone()));
+            token.set(session.as_ref().map(|s| s.token.clone()));
             session.map(|s| json!({"token": s.token}))
         };
-        let error = RwSignal::new(None);
         let socket = socket::connect(auth, move |event| match event {
             ClientEvent::StateChanged(state) => status.set(state),
             ClientEvent::Event { name, args, .. } => match name.as_str() {
+                HISTORY => {
+                    if let Some(history) = first_arg::<History>(&args) {
+                        if history.reset {
+                            more_before.set(history.more);
+                        }
+                        confirm_sent(outbox, &history.messages);
+                        entries.update(|list| apply_history(list, history));
+                    }
+                }
                 NEW_MESSAGE | BOT_MESSAGE => {
                     if let Some(message) = first_arg::<ChatMessage>(&args) {
-                        entries.update(|list: &mut Vec<Entry>| {
-                            let key = list.len();
-                            let from_bot = name == BOT_MESSAGE;
-                            list.push(Entry {
-                                key,
-                                message,
-                                from_bot,
-                            });
-                        });
+                        confirm_sent(outbox, std::slice::from_ref(&message));
+                        entries.update(|list| append(list, message));
+                    }
+                }
+                BOT_HISTORY => {
+                    if let Some(history) = first_arg::<Vec<BotHistoryEntry>>(&args) {
+                        bot_lines.update(|lines| bot_lines::replace_with_history(lines, history));
                     }
                 }
                 BOTMASTER_MESSAGE => {
-                    if let Some(update) = args.first().and_then(botmaster_update) {
-                        bot_lines.update(|lines| complete_bot_line(lines, update));
+                    if let Some(update) = args.first().and_then(bot_lines::botmaster_update) {
+                        bot_lines.update(|lines| bot_lines::complete_bot_line(lines, update));
                     }
                 }
                 BOTMASTER_ECHO => {
-                    if let Some(update) = args.first().and_then(botmaster_update) {
-                        bot_lines.update(|lines| push_user_line(lines, update.message.text));
+                    if let Some(update) = args.first().and_then(bot_lines::botmaster_update) {
+                        bot_lines.update(|lines| {
+                            bot_lines::push_user_line(lines, update.message.text);
+                        });
                     }
                 }
                 BOT_STREAM => {
                     if let Some(piece) = first_arg::<BotStreamDelta>(&args) {
-                        bot_lines.update(|lines| grow_bot_line(lines, piece));
+                        bot_lines.update(|lines| bot_lines::grow_bot_line(lines, piece));
                     }
                 }
                 CHAT_ERROR => {
@@ -138,25 +150,115 @@ impl Chat {
             | ClientEvent::Ack { .. }
             | ClientEvent::AckTimedOut { .. } => {}
         });
-        Self {
+        let chat = Self {
             entries,
+            outbox,
+            more_before,
             status,
             transport,
             error,
             bot_lines,
             user_id,
+            token,
+            loading_older: RwSignal::new(false),
             socket,
+        };
+        let on_change = chat.clone();
+        Effect::new(move |_| match on_change.status.get() {
+            // Whatever is still in the outbox goes (again) on every connection.
+            ConnectionState::Connected => on_change.send_outbox(),
+            // Before the next attempt: say what the page already has.
+            ConnectionState::Reconnecting { .. } => on_change.socket.set_auth(Some(json!({
+                "token": on_change.token.get_untracked(),
+                "lastId": on_change.last_id(),
+            }))),
+            _ => {}
+        });
+        chat
+    }
+
+    /// Checks `message` with the shared rules and sends it. It shows as
+    /// "sending" until the server has stored it; while offline it waits, and
+    /// it survives a reload.
+    pub fn send(&self, message: &NewMessage) -> Result<(), ValidationError> {
+        let (user, body) = message.validate()?;
+        let pending = Pending {
+            client_id: outbox::new_client_id(),
+            user: user.as_str().to_owned(),
+            body: body.as_str().to_owned(),
+        };
+        self.outbox.set(outbox::add(pending.clone()));
+        self.error.set(None);
+        if self.status.get_untracked() == ConnectionState::Connected {
+            self.transmit(pending);
+        }
+        Ok(())
+    }
+
+    /// Sends every message of the outbox, oldest first.
+    fn send_outbox(&self) {
+        for pending in outbox::load() {
+            self.transmit(pending);
         }
     }
 
-    /// Checks `message` with the shared rules and sends it. While offline
-    /// it is sent as soon as the connection is back.
-    pub fn send(&self, message: &NewMessage) -> Result<(), ValidationError> {
-        message.validate()?;
-        let payload = serde_json::to_value(message).expect("two strings always serialise");
-        self.socket.emit(NEW_MESSAGE, payload);
-        self.error.set(None);
-        Ok(())
+    /// Sends one message with an ack, and acts on the answer: stored means
+    /// done; a refusal to retry waits for the next connection; any other
+    /// refusal drops it with the reason shown.
+    fn transmit(&self, pending: Pending) {
+        let payload =
+            json!({"user": pending.user, "body": pending.body, "client_id": pending.client_id});
+        let chat = self.clone();
+        self.socket
+            .emit_with_ack(NEW_MESSAGE, payload, ACK_TIMEOUT, move |answer| {
+                let outcome = answer.as_deref().and_then(first_arg::<SendOutcome>);
+                match outcome {
+                    Some(SendOutcome::Accepted { .. }) => {
+                        chat.outbox.set(outbox::remove(&pending.client_id));
+                    }
+                    Some(SendOutcome::Rejected(refusal)) if !refusal.code.is_retryable() => {
+                        chat.outbox.set(outbox::remove(&pending.client_id));
+                        chat.error.set(Some(refusal.message));
+                    }
+                    Some(SendOutcome::Rejected(_)) | None => {
+                        // Kept: sent again on the next connection, or now if still connected.
+                        if answer.is_none()
+                            && chat.status.get_untracked() == ConnectionState::Connected
+                        {
+                            chat.transmit(pending);
+                        }
+                    }
+                }
+            });
+    }
+
+    /// The id of the newest message the page has; 0 when it has none.
+    fn last_id(&self) -> u64 {
+        self.entries
+            .with_untracked(|list| list.last().map_or(0, |entry| entry.message.id.0))
+    }
+
+    /// Fetches messages older than the first one shown, once at a time.
+    pub fn load_older(&self) {
+        let first = self
+            .entries
+            .with_untracked(|list| list.first().map(|entry| entry.message.id));
+        let Some(before) = first else { return };
+        if self.loading_older.get_untracked() || !self.more_before.get_untracked() {
+            return;
+        }
+        self.loading_older.set(true);
+        let chat = self.clone();
+        let request = serde_json::to_value(OlderRequest { before }).unwrap_or(Value::Null);
+        self.socket
+            .emit_with_ack(OLDER, request, ACK_TIMEOUT, move |answer| {
+                chat.loading_older.set(false);
+                let Some(older) = answer.as_deref().and_then(first_arg::<History>) else {
+                    return;
+                };
+                chat.more_before.set(older.more);
+                chat.entries.update(|list| prepend(list, older.messages));
+            });
     }
 }
 
@@ -185,86 +287,59 @@ impl Chat {
     fn tell_bot(&self, input: BotmasterInput) {
         let payload = serde_json::to_string(&input).expect("plain data always serialises");
         self.bot_lines
-            .update(|lines| push_user_line(lines, input.text));
+            .update(|lines| bot_lines::push_user_line(lines, input.text));
         // Botmaster's wire format: the JSON as a string.
         self.socket.emit(BOTMASTER_MESSAGE, Value::String(payload));
     }
 }
 
-fn push_user_line(lines: &mut Vec<BotLine>, text: String) {
-    let key = lines.len();
-    lines.push(BotLine {
-        key,
-        text,
-        ..BotLine::default()
+/// Takes acknowledged messages out of the outbox: those that arrived
+/// carrying a client id of one of ours (their ack may have been lost).
+fn confirm_sent(outbox: RwSignal<Vec<Pending>>, arrived: &[ChatMessage]) {
+    let ours: Vec<&str> = outbox.with_untracked(|pending| {
+        arrived
+            .iter()
+            .filter_map(|m| m.client_id.as_ref().map(|id| id.as_str()))
+            .filter(|id| pending.iter().any(|p| p.client_id == *id))
+            .collect()
     });
-}
-
-/// Appends a streamed piece to its line, starting the line with the first piece.
-fn grow_bot_line(lines: &mut Vec<BotLine>, piece: BotStreamDelta) {
-    if let Some(line) = lines.iter_mut().find(|l| l.streaming == Some(piece.id)) {
-        line.text.push_str(&piece.delta);
-        line.revision += 1;
-    } else {
-        let key = lines.len();
-        lines.push(BotLine {
-            key,
-            from_bot: true,
-            text: piece.delta,
-            streaming: Some(piece.id),
-            ..BotLine::default()
-        });
+    for client_id in ours {
+        outbox.set(outbox::remove(client_id));
     }
 }
 
-/// Adds a finished bot message; one that completes a stream replaces the
-/// streamed text in place, so the answer stays one message.
-fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
-    let BotmasterUpdate {
-        message, stream_id, ..
-    } = update;
-    let image = message
-        .attachment
-        .as_ref()
-        .and_then(|a| a.image_url())
-        .map(str::to_owned);
-    // An image's address is sent as text only for clients that cannot show it.
-    let text = match &image {
-        Some(url) if *url == message.text => String::new(),
-        _ => message.text,
-    };
-    let mut line = BotLine {
-        from_bot: true,
-        text,
-        image,
-        quick_replies: message.quick_replies,
-        ..BotLine::default()
-    };
-    let streamed = stream_id.and_then(|id| lines.iter_mut().find(|l| l.streaming == Some(id)));
-    match streamed {
-        Some(old) => {
-            line.key = old.key;
-            line.revision = old.revision + 1;
-            *old = line;
-        }
-        None => {
-            line.key = lines.len();
-            lines.push(line);
-        }
+fn entry(message: ChatMessage) -> Entry {
+    let from_bot = message.from_bot();
+    Entry { message, from_bot }
+}
+
+/// Adds a live message unless the page has it already.
+fn append(list: &mut Vec<Entry>, message: ChatMessage) {
+    if list.last().is_none_or(|last| message.id > last.message.id) {
+        list.push(entry(message));
     }
 }
 
-/// A Botmaster event: a JSON string holding a [`BotmasterUpdate`] (the
-/// echo of the user's own words has the same shape, with a sender instead).
-fn botmaster_update(arg: &Value) -> Option<BotmasterUpdate> {
-    let mut parsed: Value = serde_json::from_str(arg.as_str()?).ok()?;
-    if let Some(object) = parsed.as_object_mut()
-        && !object.contains_key("recipient")
-    {
-        let sender = object.remove("sender")?;
-        object.insert("recipient".to_owned(), sender);
+/// Adds what the server says the page missed, or starts over with it.
+fn apply_history(list: &mut Vec<Entry>, history: History) {
+    if history.reset {
+        list.clear();
     }
-    serde_json::from_value(parsed).ok()
+    for message in history.messages {
+        append(list, message);
+    }
+}
+
+/// Puts older messages before the first one shown.
+fn prepend(list: &mut Vec<Entry>, older: Vec<ChatMessage>) {
+    let first = list.first().map(|entry| entry.message.id);
+    let mut merged: Vec<Entry> = older
+        .into_iter()
+        .filter(|message| first.is_none_or(|first| message.id < first))
+        .map(entry)
+        .collect();
+    merged.append(list);
+    *list = merged;
 }
 
 fn first_arg<T: DeserializeOwned>(args: &[Value]) -> Option<T> {

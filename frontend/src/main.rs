@@ -2,8 +2,10 @@
 //! Built by Trunk (see `Trunk.toml`); `main` only mounts [`app::App`].
 
 mod app;
+mod bot_lines;
 mod chat;
 mod components;
+mod outbox;
 mod session;
 mod socket;
 mod time;

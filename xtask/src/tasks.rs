@@ -110,6 +110,7 @@ pub fn test() -> anyhow::Result<()> {
                 "browser.test.mjs",
                 "engines.test.mjs",
                 "durability.test.mjs",
+                "history.test.mjs",
             ])
             .current_dir(&e2e)
             .env(

@@ -18,6 +18,7 @@ pub fn ComposeForm() -> impl IntoView {
         let message = NewMessage {
             user: user.get_untracked(),
             body: body.get_untracked(),
+            client_id: None,
         };
         match chat.send(&message) {
             Ok(()) => body.set(String::new()),

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -10,7 +11,7 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_timers::future::sleep;
 use protocol::{Client, ClientConfig, ClientEvent, Output, PollRequest, Transports};
 
-use super::{Command, SocketHandle};
+use super::{AckCallback, Command, SocketHandle};
 
 /// Connects to the Socket.IO server that served this page, once `auth` (the
 /// CONNECT payload) is known, and keeps the connection up; `on_event` hears
@@ -117,6 +118,8 @@ async fn drive(
     let mut probe_ready = false;
     let mut requests: FuturesUnordered<LocalBoxFuture<'static, (u64, Result<String, ()>)>> =
         FuturesUnordered::new();
+    // Who waits for which ack.
+    let mut answers: HashMap<protocol::AckId, AckCallback> = HashMap::new();
     client.connect(now());
     loop {
         while let Some(output) = client.poll_output() {
@@ -160,6 +163,16 @@ async fn drive(
                 }
                 Output::CloseProbe => probe = None,
                 Output::PromoteProbe => socket = probe.take(),
+                Output::Event(ClientEvent::Ack { id, args, .. }) if answers.contains_key(&id) => {
+                    if let Some(answer) = answers.remove(&id) {
+                        answer(Some(args));
+                    }
+                }
+                Output::Event(ClientEvent::AckTimedOut { id }) if answers.contains_key(&id) => {
+                    if let Some(answer) = answers.remove(&id) {
+                        answer(None);
+                    }
+                }
                 Output::Event(event) => on_event(event),
             }
         }
@@ -217,6 +230,16 @@ async fn drive(
                 client.on_probe_closed();
             }
             Wake::Command(Some(Command::Emit { event, args })) => client.emit(event, args),
+            Wake::Command(Some(Command::EmitWithAck {
+                event,
+                args,
+                timeout,
+                answer,
+            })) => {
+                let id = client.emit_with_ack(event, args, Some(timeout), now());
+                answers.insert(id, answer);
+            }
+            Wake::Command(Some(Command::SetAuth(auth))) => client.set_auth(auth),
             Wake::Command(None) => {
                 client.disconnect();
                 return;

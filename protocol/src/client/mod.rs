@@ -300,6 +300,12 @@ impl Client {
         self.sync_state();
     }
 
+    /// Replaces the CONNECT payload sent on the next (re)connection, e.g. to
+    /// tell the server what the client already has.
+    pub fn set_auth(&mut self, auth: Option<Value>) {
+        self.config.auth = auth;
+    }
+
     /// Emits `name` with `args`. While not connected the emit is kept and sent,
     /// in order, once the connection is back.
     pub fn emit(&mut self, name: &str, args: Vec<Value>) {

@@ -1,0 +1,139 @@
+// Nothing typed in the page is lost, and nothing shows twice: through
+// Chromium, against the real server with its SQLite history.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+
+import { expect } from './support/expect.mjs';
+import { startServer } from './support/server.mjs';
+import { connected, launch, lines, openChat, sendFromForm } from './support/browser.mjs';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** The bodies of the page's pending ("sending") messages. */
+function pending(page) {
+  return page.getByTestId('pending-message').evaluateAll((items) => items.map((li) => ({
+    body: li.querySelector('.body').textContent,
+    state: li.dataset.state,
+  })));
+}
+
+const UNLIMITED = ['--message-burst', '1000000', '--messages-per-second', '1000000'];
+
+const bodies = async (page) => (await lines(page)).map((l) => l.body);
+const count = (list, body) => list.filter((b) => b === body).length;
+
+test('sent while the server is down: shown as sending, delivered once, and still there after a reload', async () => {
+  const first = await startServer();
+  const page = await openChat(browser, first.url);
+  let server = first;
+  try {
+    await sendFromForm(page, 'ann', 'before the outage');
+    await expect(() => bodies(page), (seen) => seen.includes('before the outage'));
+
+    await first.stop('SIGKILL');
+    await expect(() => page.getByTestId('connection-status').getAttribute('data-state'), (s) => s === 'reconnecting');
+    await sendFromForm(page, 'ann', 'typed during the outage');
+    assert.deepEqual(await pending(page), [{ body: 'typed during the outage', state: 'sending' }]);
+    assert.equal(count(await bodies(page), 'typed during the outage'), 0, 'not shown as sent');
+
+    server = await startServer({ port: first.port, dataDir: first.dataDir });
+    await connected(page, 20_000);
+    const seen = await expect(() => bodies(page), (list) => list.includes('typed during the outage'));
+    await expect(() => pending(page), (list) => list.length === 0);
+    assert.equal(count(seen, 'typed during the outage'), 1);
+
+    await page.reload();
+    await connected(page);
+    const history = await expect(() => bodies(page), (list) => list.includes('typed during the outage'));
+    assert.equal(count(history, 'before the outage'), 1);
+    assert.equal(count(history, 'typed during the outage'), 1);
+    assert.ok(history.indexOf('before the outage') < history.indexOf('typed during the outage'));
+    assert.deepEqual(await pending(page), []);
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+    await server.stop();
+  }
+});
+
+test('a message the server could not store stays in the outbox across a reload and is delivered once later', async () => {
+  // A tiny store, filled up first, so the page's message is refused as "unavailable".
+  const full = await startServer({ args: [...UNLIMITED, '--store-max-kib', '64'] });
+  const filler = io(full.url, { transports: ['websocket'], forceNew: true });
+  try {
+    // Big messages first, then small ones, until not even a small one fits.
+    for (const size of [1900, 100, 1]) {
+      for (let n = 1; ; n += 1) {
+        const ack = await filler.timeout(5000).emitWithAck('newmessage', { user: 'filler', body: `${n} ${'x'.repeat(size)}` });
+        if (ack.rejected) {
+          assert.equal(ack.rejected.code, 'unavailable');
+          break;
+        }
+        assert.ok(n < 2000, 'the store filled up');
+      }
+    }
+  } catch (error) {
+    await full.stop();
+    throw error;
+  } finally {
+    filler.close();
+  }
+
+  const page = await openChat(browser, full.url);
+  let server = full;
+  try {
+    await sendFromForm(page, 'ann', 'kept until it can be stored');
+    await expect(() => page.getByTestId('error').textContent(), (text) => /could not save your message/.test(text));
+    assert.deepEqual((await pending(page)).map((p) => p.body), ['kept until it can be stored']);
+
+    // A reload keeps it: it is in local storage.
+    await page.reload();
+    await connected(page);
+    await expect(() => pending(page), (list) => list.length === 1 && list[0].body === 'kept until it can be stored');
+
+    // The server comes back without the limit; the page sends the outbox again on reconnecting.
+    await full.stop('SIGKILL');
+    server = await startServer({ port: full.port, dataDir: full.dataDir });
+    await connected(page, 20_000);
+    const seen = await expect(() => bodies(page), (list) => list.includes('kept until it can be stored'));
+    await expect(() => pending(page), (list) => list.length === 0);
+    assert.equal(count(seen, 'kept until it can be stored'), 1);
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+    await server.stop();
+  }
+});
+
+test('a fresh page shows the latest 100 messages and loads older ones on request', async () => {
+  const server = await startServer({ args: [...UNLIMITED, '--bot', 'rasa', '--rasa-url', 'http://127.0.0.1:9'] });
+  const writer = io(server.url, { transports: ['websocket'], forceNew: true });
+  try {
+    for (let n = 1; n <= 150; n += 1) {
+      const ack = await writer.timeout(5000).emitWithAck('newmessage', { user: 'old', body: `message ${n}` });
+      assert.ok(ack.accepted);
+    }
+    const page = await openChat(browser, server.url);
+    // 150 messages and 150 "unavailable" notices from the bot (the engine is down): 300 in all.
+    const recent = await expect(() => bodies(page), (list) => list.length === 100);
+    assert.equal(recent.at(-2), 'message 150');
+    await page.getByTestId('load-older').click();
+    await expect(() => bodies(page), (list) => list.length === 200);
+    await page.getByTestId('load-older').click();
+    const all = await expect(() => bodies(page), (list) => list.length === 300);
+    assert.deepEqual(all.filter((b) => b.startsWith('message ')), Array.from({ length: 150 }, (_, i) => `message ${i + 1}`));
+    assert.equal(await page.getByTestId('load-older').count(), 0, 'nothing older left');
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  } finally {
+    writer.close();
+    await server.stop();
+  }
+});

@@ -1,0 +1,126 @@
+//! The private conversation with the bot (Botmaster mode) as the page
+//! keeps it: lines from the user and the bot, streamed answers that grow in
+//! place, quick replies and images.
+
+use serde_json::Value;
+use shared::{BotHistoryEntry, BotStreamDelta, BotmasterMessage, BotmasterUpdate, QuickReply};
+
+/// One line of the private conversation with the bot (Botmaster mode).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BotLine {
+    /// Position in this page's list.
+    pub key: usize,
+    /// Bumped whenever the line changes (a streamed answer grows), so the
+    /// list redraws this line and no other.
+    pub revision: usize,
+    /// Whether the bot said it (otherwise the user did, in some tab).
+    pub from_bot: bool,
+    /// What was said. Plain text.
+    pub text: String,
+    /// An image the bot sent, by web address.
+    pub image: Option<String>,
+    /// Answers to pick instead of typing.
+    pub quick_replies: Vec<QuickReply>,
+    /// The stream this line shows, while the bot is still writing it.
+    pub streaming: Option<u64>,
+}
+
+impl BotLine {
+    /// A stored line, as the server replays it to a tab that connects.
+    fn from_history(key: usize, entry: BotHistoryEntry) -> Self {
+        let mut line = finished_line(entry.message);
+        line.key = key;
+        line.from_bot = entry.from_bot;
+        line
+    }
+}
+
+/// Replaces the lines with the stored conversation.
+pub fn replace_with_history(lines: &mut Vec<BotLine>, history: Vec<BotHistoryEntry>) {
+    *lines = history
+        .into_iter()
+        .enumerate()
+        .map(|(key, entry)| BotLine::from_history(key, entry))
+        .collect();
+}
+
+pub fn push_user_line(lines: &mut Vec<BotLine>, text: String) {
+    let key = lines.len();
+    lines.push(BotLine {
+        key,
+        text,
+        ..BotLine::default()
+    });
+}
+
+/// Appends a streamed piece to its line, starting the line with the first piece.
+pub fn grow_bot_line(lines: &mut Vec<BotLine>, piece: BotStreamDelta) {
+    if let Some(line) = lines.iter_mut().find(|l| l.streaming == Some(piece.id)) {
+        line.text.push_str(&piece.delta);
+        line.revision += 1;
+    } else {
+        let key = lines.len();
+        lines.push(BotLine {
+            key,
+            from_bot: true,
+            text: piece.delta,
+            streaming: Some(piece.id),
+            ..BotLine::default()
+        });
+    }
+}
+
+/// Adds a finished bot message; one that completes a stream replaces the
+/// streamed text in place, so the answer stays one message.
+pub fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
+    let BotmasterUpdate {
+        message, stream_id, ..
+    } = update;
+    let mut line = finished_line(message);
+    let streamed = stream_id.and_then(|id| lines.iter_mut().find(|l| l.streaming == Some(id)));
+    match streamed {
+        Some(old) => {
+            line.key = old.key;
+            line.revision = old.revision + 1;
+            *old = line;
+        }
+        None => {
+            line.key = lines.len();
+            lines.push(line);
+        }
+    }
+}
+
+/// A finished bot line from a Botmaster message, its key still to be set.
+fn finished_line(message: BotmasterMessage) -> BotLine {
+    let image = message
+        .attachment
+        .as_ref()
+        .and_then(|a| a.image_url())
+        .map(str::to_owned);
+    // An image's address is sent as text only for clients that cannot show it.
+    let text = match &image {
+        Some(url) if *url == message.text => String::new(),
+        _ => message.text,
+    };
+    BotLine {
+        from_bot: true,
+        text,
+        image,
+        quick_replies: message.quick_replies,
+        ..BotLine::default()
+    }
+}
+
+/// A Botmaster event: a JSON string holding a [`BotmasterUpdate`] (the
+/// echo of the user's own words has the same shape, with a sender instead).
+pub fn botmaster_update(arg: &Value) -> Option<BotmasterUpdate> {
+    let mut parsed: Value = serde_json::from_str(arg.as_str()?).ok()?;
+    if let Some(object) = parsed.as_object_mut()
+        && !object.contains_key("recipient")
+    {
+        let sender = object.remove("sender")?;
+        object.insert("recipient".to_owned(), sender);
+    }
+    serde_json::from_value(parsed).ok()
+}
