@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: chat-server against the tutorial's Node.js server,
 //! the same loads, alternating, each run on a fresh server process. Prints a
 //! Markdown table of medians and ratios and keeps the raw JSON lines in
-//! `target/bench/results.jsonl`.
+//! `target/bench/results.jsonl`. chat-server runs twice: as deployed (every
+//! message synced to SQLite before it is broadcast) and with its history in
+//! memory, which prices durability.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
@@ -54,22 +56,42 @@ const SCENARIOS: &[Scenario] = &[
 
 #[derive(Clone, Copy, PartialEq)]
 enum Server {
+    /// chat-server as deployed: SQLite, synced on every commit.
     Rust,
+    /// chat-server with its history in memory only.
+    RustInMemory,
     Node,
 }
+
+/// Every server measured, in the order of the table.
+const SERVERS: [Server; 3] = [Server::Rust, Server::RustInMemory, Server::Node];
 
 impl Server {
     fn name(self) -> &'static str {
         match self {
             Self::Rust => "chat-server",
+            Self::RustInMemory => "chat-server, history in memory",
             Self::Node => "node tutorial",
         }
     }
 
     fn command(self) -> Command {
         match self {
-            Self::Rust => {
+            Self::Rust | Self::RustInMemory => {
+                let store = if self == Self::Rust {
+                    "sqlite"
+                } else {
+                    "memory"
+                };
+                let data = project::root().join("target/bench/data");
+                // A fresh history for every run.
+                let _ = std::fs::remove_dir_all(&data);
                 let mut command = command::new(project::root().join("target/release/chat-server"));
+                command
+                    .arg("--store")
+                    .arg(store)
+                    .arg("--data-dir")
+                    .arg(&data);
                 // The rate limit protects users from spam; a benchmark is all spam.
                 command.args([
                     "--port",
@@ -115,26 +137,25 @@ pub fn bench() -> anyhow::Result<()> {
             "{} ({ROUNDS} rounds per server, alternating)",
             scenario.name
         ));
-        let mut results: [Vec<serde_like::Report>; 2] = [Vec::new(), Vec::new()];
+        let mut results: [Vec<serde_like::Report>; 3] = Default::default();
         for round in 0..ROUNDS {
-            let order = if round % 2 == 0 {
-                [Server::Rust, Server::Node]
-            } else {
-                [Server::Node, Server::Rust]
-            };
-            for server in order {
+            // Each round starts with another server, so none always runs on a cold machine.
+            for n in 0..SERVERS.len() {
+                let index = (n + round) % SERVERS.len();
+                let server = SERVERS[index];
                 let line = run_once(server, scenario)?;
                 writeln!(raw, "{line}")?;
                 let report = serde_like::Report::parse(&line)
                     .with_context(|| format!("reading chat-bench output: {line}"))?;
-                println!("  {:<14} {}", server.name(), report.summary());
-                results[usize::from(server == Server::Node)].push(report);
+                println!("  {:<31} {}", server.name(), report.summary());
+                results[index].push(report);
             }
         }
         rows.push((
             scenario.name,
             serde_like::median(&results[0]),
             serde_like::median(&results[1]),
+            serde_like::median(&results[2]),
         ));
     }
 
@@ -142,8 +163,14 @@ pub fn bench() -> anyhow::Result<()> {
         "\n| load | server | deliveries/s | lost | p50 ms | p99 ms | CPU µs/delivery | peak RSS MiB | KiB/connection |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (name, rust, node) in &rows {
-        for (server, r) in [("chat-server", rust), ("node tutorial", node)] {
+    for (name, rust, memory, node) in &rows {
+        let servers = [
+            (Server::Rust, rust),
+            (Server::RustInMemory, memory),
+            (Server::Node, node),
+        ];
+        for (server, r) in servers {
+            let server = server.name();
             println!(
                 "| {name} | {server} | {:.0} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
                 r.deliveries_per_second,
@@ -160,7 +187,7 @@ pub fn bench() -> anyhow::Result<()> {
         "\n| load | deliveries/s | p99 | CPU per delivery | peak RSS | memory per connection |"
     );
     println!("|---|---|---|---|---|---|");
-    for (name, rust, node) in &rows {
+    for (name, rust, _, node) in &rows {
         println!(
             "| {name} | {} | {} | {} | {} | {} |",
             ratio(rust.deliveries_per_second, node.deliveries_per_second),
@@ -173,6 +200,24 @@ pub fn bench() -> anyhow::Result<()> {
     println!(
         "\n(ratios read \"chat-server is N× better\": higher throughput, lower latency, CPU and memory)"
     );
+    println!("\nThe cost of durability (chat-server with SQLite vs history in memory):\n");
+    println!(
+        "| load | deliveries/s kept | p99 ms, memory → SQLite | CPU µs/delivery, memory → SQLite |"
+    );
+    println!("|---|---|---|---|");
+    for (name, rust, memory, _) in &rows {
+        if memory.deliveries_per_second <= 0.0 {
+            continue;
+        }
+        println!(
+            "| {name} | {:.0}% | {:.2} → {:.2} | {:.1} → {:.1} |",
+            100.0 * rust.deliveries_per_second / memory.deliveries_per_second,
+            memory.p99_ms,
+            rust.p99_ms,
+            memory.cpu_micros_per_delivery,
+            rust.cpu_micros_per_delivery,
+        );
+    }
     Ok(())
 }
 
