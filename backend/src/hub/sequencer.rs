@@ -134,39 +134,110 @@ impl Sequencer {
     }
 }
 
-/// Runs the sequencer until every [`Sequencer`] handle is gone.
+/// What the storing stage hands the publishing stage, in order.
+enum Step {
+    /// Write jobs and what became of them in the store.
+    Stored {
+        writes: Vec<Job>,
+        result: Result<Vec<Appended>, StoreError>,
+    },
+    /// A socket to bring up to date and add to the room.
+    Join {
+        socket: SocketRef,
+        last_id: Option<u64>,
+    },
+}
+
+/// Batches the publishing stage may be behind the storing stage.
+const STAGE_DEPTH: usize = 4;
+
+/// Runs the sequencer until every [`Sequencer`] handle is gone: one task
+/// stores batches, another publishes them in the same order, so the disk
+/// sync of one batch overlaps the broadcasts of the one before.
 pub(crate) fn start(pending: Pending, context: Context) {
     let Pending { mut jobs, weak } = pending;
+    let context = Arc::new(context);
+    let (steps, mut stored) = mpsc::channel::<Step>(STAGE_DEPTH);
+    let store = context.store.clone();
+    let (started, start_at) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
+        // Read before anything new is stored: everything up to here is published.
+        let reading = store.clone();
+        let latest = tokio::task::spawn_blocking(move || reading.latest_id(GROUP))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+        let _ = started.send(latest);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let mut writes = Vec::new();
             for job in batch.drain(..) {
                 match job {
                     Job::Join { socket, last_id } => {
-                        publish(&context, std::mem::take(&mut writes), &weak).await;
-                        join(&context, &socket, last_id).await;
+                        let earlier = std::mem::take(&mut writes);
+                        let sent = match save(&store, earlier).await {
+                            Some(step) => steps.send(step).await,
+                            None => Ok(()),
+                        };
+                        if sent.is_err()
+                            || steps.send(Step::Join { socket, last_id }).await.is_err()
+                        {
+                            return;
+                        }
                     }
                     write => writes.push(write),
                 }
             }
-            publish(&context, writes, &weak).await;
+            if let Some(step) = save(&store, writes).await
+                && steps.send(step).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        // Joining sockets get history up to what was published, never beyond:
+        // later messages reach them live.
+        let Ok(mut published) = start_at.await else {
+            return;
+        };
+        while let Some(step) = stored.recv().await {
+            match step {
+                Step::Stored { writes, result } => {
+                    if let Some(last) = publish(&context, writes, result, &weak).await {
+                        published = published.max(last);
+                    }
+                }
+                Step::Join { socket, last_id } => join(&context, &socket, last_id, published).await,
+            }
         }
     });
 }
 
-/// Stores `writes` in one step, then broadcasts and acks them in order.
-async fn publish(context: &Context, writes: Vec<Job>, sequencer: &mpsc::WeakSender<Job>) {
+/// Stores the drafts of `writes` in one step; `None` when there is nothing to store.
+async fn save(store: &Arc<dyn Store>, writes: Vec<Job>) -> Option<Step> {
     if writes.is_empty() {
-        return;
+        return None;
     }
     let sent_at = now();
     let drafts = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
-    let store = context.store.clone();
-    let stored = tokio::task::spawn_blocking(move || store.append(drafts))
+    let store = store.clone();
+    let result = tokio::task::spawn_blocking(move || store.append(drafts))
         .await
         .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())));
-    let mut stored = match stored {
+    Some(Step::Stored { writes, result })
+}
+
+/// Broadcasts and acks stored writes in order, or refuses them all when
+/// they could not be stored. Returns the last id published.
+async fn publish(
+    context: &Context,
+    writes: Vec<Job>,
+    result: Result<Vec<Appended>, StoreError>,
+    sequencer: &mpsc::WeakSender<Job>,
+) -> Option<u64> {
+    let mut stored = match result {
         Ok(stored) => stored.into_iter(),
         Err(error) => {
             tracing::error!(%error, "cannot store messages; senders are told");
@@ -181,9 +252,10 @@ async fn publish(context: &Context, writes: Vec<Job>, sequencer: &mpsc::WeakSend
                     Job::Join { .. } => {}
                 }
             }
-            return;
+            return None;
         }
     };
+    let mut last = None;
     for job in writes {
         match job {
             Job::User { ack, .. } => {
@@ -191,6 +263,7 @@ async fn publish(context: &Context, writes: Vec<Job>, sequencer: &mpsc::WeakSend
                 let message = chat_message(appended.stored());
                 if let Appended::New(_) = appended {
                     broadcast(&context.io, NEW_MESSAGE, &message).await;
+                    last = Some(message.id.0);
                     tokio::spawn(ask_bot(
                         context.bot.clone(),
                         context.bot_timeout,
@@ -205,12 +278,15 @@ async fn publish(context: &Context, writes: Vec<Job>, sequencer: &mpsc::WeakSend
             }
             Job::Bot { replies } => {
                 for appended in stored.by_ref().take(replies.len()) {
-                    broadcast(&context.io, BOT_MESSAGE, &chat_message(appended.stored())).await;
+                    let message = chat_message(appended.stored());
+                    broadcast(&context.io, BOT_MESSAGE, &message).await;
+                    last = Some(message.id.0);
                 }
             }
             Job::Join { .. } => {}
         }
     }
+    last
 }
 
 /// The drafts a write job stores: one per message.
@@ -239,9 +315,10 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
 }
 
 /// Sends `socket` the messages it missed, then adds it to the room.
-async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>) {
+async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>, published: u64) {
     let store = context.store.clone();
-    let history = tokio::task::spawn_blocking(move || missed(store.as_ref(), last_id)).await;
+    let history =
+        tokio::task::spawn_blocking(move || missed(store.as_ref(), last_id, published)).await;
     match history {
         Ok(Ok(history)) => {
             if let Err(error) = socket.emit(HISTORY, &history) {
@@ -254,13 +331,14 @@ async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>) {
     socket.join(GROUP);
 }
 
-/// What a client with messages up to `last_id` should get.
-fn missed(store: &dyn Store, last_id: Option<u64>) -> Result<History, StoreError> {
-    let latest = store.latest_id(GROUP)?;
-    if let Some(last_id) = last_id.filter(|&id| id <= latest)
-        && latest - last_id <= MAX_CATCH_UP as u64
+/// What a client with messages up to `last_id` should get, of the messages
+/// published so far (up to id `published`; later ones it gets live).
+fn missed(store: &dyn Store, last_id: Option<u64>, published: u64) -> Result<History, StoreError> {
+    if let Some(last_id) = last_id.filter(|&id| id <= published)
+        && published - last_id <= MAX_CATCH_UP as u64
     {
-        let messages = store.after(GROUP, last_id, MAX_CATCH_UP)?;
+        let limit = usize::try_from(published - last_id).unwrap_or(MAX_CATCH_UP);
+        let messages = store.after(GROUP, last_id, limit)?;
         return Ok(History {
             messages: messages.iter().map(chat_message).collect(),
             reset: false,
@@ -268,7 +346,9 @@ fn missed(store: &dyn Store, last_id: Option<u64>) -> Result<History, StoreError
         });
     }
     // Fresh, too far behind, or from before the history was wiped.
-    recent(store, None)
+    let mut history = recent(store, Some(published + 1))?;
+    history.reset = true;
+    Ok(history)
 }
 
 /// Up to [`RECENT`] messages before `before` (the latest when `None`), as a
