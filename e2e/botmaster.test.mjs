@@ -91,6 +91,35 @@ describe('with --insecure-trust-client-ids, Botmaster\'s original client works u
     }
   });
 
+  test('a resend with the same client id is acknowledged again but said and answered once', async () => {
+    const tab1 = botmasterClient(server.url, 'resender');
+    const tab2 = botmasterClient(server.url, 'resender');
+    try {
+      await Promise.all([tab1, tab2].map(connected));
+      const said = JSON.stringify({ text: 'only once, please', client_id: 'bm-1' });
+      const first = await tab1.socket.timeout(5000).emitWithAck('message', said);
+      const again = await tab1.socket.timeout(5000).emitWithAck('message', said);
+      assert.ok(first.accepted, JSON.stringify(first));
+      assert.deepEqual(again, first, 'the same id both times');
+      await tab2.inbox.take('message');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(tab2.inbox.all('usermessage').length, 1, 'echoed once');
+      assert.equal(tab2.inbox.all('message').length, 1, 'answered once');
+      // A new tab gets the conversation from the history: the line once, the answer once.
+      const tab3 = botmasterClient(server.url, 'resender');
+      await connected(tab3);
+      const [history] = await tab3.inbox.take('bothistory');
+      tab3.socket.close();
+      assert.deepEqual(history.map((line) => [line.from_bot, line.message.text]), [
+        [false, 'only once, please'],
+        [true, NO_QUESTION],
+      ]);
+      assert.equal(history[0].client_id, 'bm-1');
+    } finally {
+      [tab1, tab2].forEach(({ socket }) => socket.close());
+    }
+  });
+
   test('a malformed Botmaster message gets a clear error', async () => {
     const tab = botmasterClient(server.url, 'wantedUserId');
     try {

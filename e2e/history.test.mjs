@@ -137,3 +137,44 @@ test('a fresh page shows the latest 100 messages and loads older ones on request
     await server.stop();
   }
 });
+
+test('the private conversation: sent while the server is down, answered once when it is back, kept across a reload', async () => {
+  const first = await startServer();
+  const page = await openChat(browser, first.url);
+  let server = first;
+  const botLines = () => page.getByTestId('bot-line').evaluateAll((items) => items.map((li) => ({
+    author: li.querySelector('.author').textContent,
+    body: li.querySelector('.body').textContent,
+    state: li.dataset.state,
+  })));
+  try {
+    await page.getByTestId('tab-bot').click();
+    await expect(() => page.getByTestId('bot-error').textContent(), (text) => text === '');
+    await first.stop('SIGKILL');
+    await expect(() => page.getByTestId('connection-status').getAttribute('data-state'), (s) => s === 'reconnecting');
+    await page.getByTestId('bot-body').fill('are you there?');
+    await page.getByTestId('bot-send').click();
+    assert.deepEqual(await botLines(page), [{ author: 'You', body: 'are you there?', state: 'sending' }]);
+
+    server = await startServer({ port: first.port, dataDir: first.dataDir });
+    await connected(page, 20_000);
+    const answered = await expect(() => botLines(page), (lines) => lines.length === 2 && lines[0].state === 'sent');
+    assert.deepEqual(answered.map((l) => [l.author, l.body]), [
+      ['You', 'are you there?'],
+      ['ChatFriend', 'We will be right with you to answer your question.'],
+    ]);
+
+    await page.reload();
+    await connected(page);
+    await page.getByTestId('tab-bot').click();
+    const restored = await expect(() => botLines(page), (lines) => lines.length === 2);
+    assert.deepEqual(restored, answered);
+    // Still answered once, after the reload too.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await botLines(page)).length, 2);
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+    await server.stop();
+  }
+});

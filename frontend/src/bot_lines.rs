@@ -3,6 +3,8 @@
 //! place, quick replies and images.
 
 use serde_json::Value;
+
+use crate::outbox::PendingForBot;
 use shared::{BotHistoryEntry, BotStreamDelta, BotmasterMessage, BotmasterUpdate, QuickReply};
 
 /// One line of the private conversation with the bot (Botmaster mode).
@@ -23,6 +25,9 @@ pub struct BotLine {
     pub quick_replies: Vec<QuickReply>,
     /// The stream this line shows, while the bot is still writing it.
     pub streaming: Option<u64>,
+    /// The page's id for a line of the user's that the server has not
+    /// acknowledged yet (shown as sending).
+    pub sending: Option<String>,
 }
 
 impl BotLine {
@@ -35,13 +40,55 @@ impl BotLine {
     }
 }
 
-/// Replaces the lines with the stored conversation.
-pub fn replace_with_history(lines: &mut Vec<BotLine>, history: Vec<BotHistoryEntry>) {
+/// Replaces the lines with the stored conversation, followed by what is
+/// still waiting to be sent. Returns the ids of waiting lines that turn out
+/// to be stored already (their ack was lost), which are done.
+pub fn replace_with_history(
+    lines: &mut Vec<BotLine>,
+    history: Vec<BotHistoryEntry>,
+    waiting: Vec<PendingForBot>,
+) -> Vec<String> {
+    let stored: Vec<String> = history
+        .iter()
+        .filter_map(|entry| entry.client_id.clone())
+        .collect();
     *lines = history
         .into_iter()
         .enumerate()
         .map(|(key, entry)| BotLine::from_history(key, entry))
         .collect();
+    let mut done = Vec::new();
+    for PendingForBot(input) in waiting {
+        let id = input.client_id.clone().unwrap_or_default();
+        if stored.contains(&id) {
+            done.push(id);
+        } else {
+            push_sending_line(lines, input.text, id);
+        }
+    }
+    done
+}
+
+/// Adds a line of the user's that is on its way to the server.
+pub fn push_sending_line(lines: &mut Vec<BotLine>, text: String, client_id: String) {
+    let key = lines.len();
+    lines.push(BotLine {
+        key,
+        text,
+        sending: Some(client_id),
+        ..BotLine::default()
+    });
+}
+
+/// Marks the user's line with `client_id` as stored by the server.
+pub fn mark_sent(lines: &mut [BotLine], client_id: &str) {
+    if let Some(line) = lines
+        .iter_mut()
+        .find(|l| l.sending.as_deref() == Some(client_id))
+    {
+        line.sending = None;
+        line.revision += 1;
+    }
 }
 
 pub fn push_user_line(lines: &mut Vec<BotLine>, text: String) {

@@ -24,7 +24,7 @@ use shared::{
 };
 
 use crate::bot_lines::{self, BotLine};
-use crate::outbox::{self, Pending};
+use crate::outbox::{self, Pending, PendingForBot, Queued as _};
 use crate::session;
 use crate::socket::{self, SocketHandle};
 
@@ -61,6 +61,8 @@ pub struct Chat {
     /// This browser's user id, once the server has given one; the private
     /// conversation needs it.
     pub user_id: RwSignal<Option<String>>,
+    /// Why the server refused a message to the bot.
+    pub bot_error: RwSignal<Option<String>>,
     /// The session token, sent again with every reconnection.
     token: RwSignal<Option<String>>,
     /// Whether older messages are being fetched.
@@ -72,7 +74,7 @@ impl Chat {
     /// Connects to the server that served the page.
     pub fn connect() -> Self {
         let entries = RwSignal::new(Vec::new());
-        let outbox = RwSignal::new(outbox::load());
+        let outbox = RwSignal::new(outbox::GROUP.load());
         let more_before = RwSignal::new(false);
         let status = RwSignal::new(ConnectionState::Connecting);
         let transport = RwSignal::new(None);
@@ -106,7 +108,14 @@ impl Chat {
                 }
                 BOT_HISTORY => {
                     if let Some(history) = first_arg::<Vec<BotHistoryEntry>>(&args) {
-                        bot_lines.update(|lines| bot_lines::replace_with_history(lines, history));
+                        let waiting = outbox::BOT.load();
+                        let mut done = Vec::new();
+                        bot_lines.update(|lines| {
+                            done = bot_lines::replace_with_history(lines, history, waiting);
+                        });
+                        for client_id in done {
+                            outbox::BOT.remove(&client_id);
+                        }
                     }
                 }
                 BOTMASTER_MESSAGE => {
@@ -159,14 +168,20 @@ impl Chat {
             error,
             bot_lines,
             user_id,
+            bot_error: RwSignal::new(None),
             token,
             loading_older: RwSignal::new(false),
             socket,
         };
         let on_change = chat.clone();
         Effect::new(move |_| match on_change.status.get() {
-            // Whatever is still in the outbox goes (again) on every connection.
-            ConnectionState::Connected => on_change.send_outbox(),
+            // Whatever is still in the outboxes goes (again) on every connection.
+            ConnectionState::Connected => {
+                on_change.send_outbox();
+                for waiting in outbox::BOT.load() {
+                    on_change.transmit_to_bot(waiting);
+                }
+            }
             // Before the next attempt: say what the page already has.
             ConnectionState::Reconnecting { .. } => on_change.socket.set_auth(Some(json!({
                 "token": on_change.token.get_untracked(),
@@ -187,7 +202,7 @@ impl Chat {
             user: user.as_str().to_owned(),
             body: body.as_str().to_owned(),
         };
-        self.outbox.set(outbox::add(pending.clone()));
+        self.outbox.set(outbox::GROUP.add(pending.clone()));
         self.error.set(None);
         if self.status.get_untracked() == ConnectionState::Connected {
             self.transmit(pending);
@@ -197,7 +212,7 @@ impl Chat {
 
     /// Sends every message of the outbox, oldest first.
     fn send_outbox(&self) {
-        for pending in outbox::load() {
+        for pending in outbox::GROUP.load() {
             self.transmit(pending);
         }
     }
@@ -214,10 +229,10 @@ impl Chat {
                 let outcome = answer.as_deref().and_then(first_arg::<SendOutcome>);
                 match outcome {
                     Some(SendOutcome::Accepted { .. }) => {
-                        chat.outbox.set(outbox::remove(&pending.client_id));
+                        chat.outbox.set(outbox::GROUP.remove(&pending.client_id));
                     }
                     Some(SendOutcome::Rejected(refusal)) if !refusal.code.is_retryable() => {
-                        chat.outbox.set(outbox::remove(&pending.client_id));
+                        chat.outbox.set(outbox::GROUP.remove(&pending.client_id));
                         chat.error.set(Some(refusal.message));
                     }
                     Some(SendOutcome::Rejected(_)) | None => {
@@ -270,6 +285,7 @@ impl Chat {
         self.tell_bot(BotmasterInput {
             text: text.as_str().to_owned(),
             quick_reply: None,
+            client_id: None,
         });
         Ok(())
     }
@@ -281,15 +297,56 @@ impl Chat {
             quick_reply: Some(QuickReplyChoice {
                 payload: choice.payload.clone(),
             }),
+            client_id: None,
         });
     }
 
-    fn tell_bot(&self, input: BotmasterInput) {
-        let payload = serde_json::to_string(&input).expect("plain data always serialises");
+    /// Shows `input` at once as sending, keeps it in the private outbox, and
+    /// sends it (now if connected, else on the next connection).
+    fn tell_bot(&self, mut input: BotmasterInput) {
+        let client_id = outbox::new_client_id();
+        input.client_id = Some(client_id.clone());
+        let text = input.text.clone();
+        let waiting = PendingForBot(input);
+        self.bot_error.set(None);
+        outbox::BOT.add(waiting.clone());
         self.bot_lines
-            .update(|lines| bot_lines::push_user_line(lines, input.text));
+            .update(|lines| bot_lines::push_sending_line(lines, text, client_id));
+        if self.status.get_untracked() == ConnectionState::Connected {
+            self.transmit_to_bot(waiting);
+        }
+    }
+
+    /// Sends a message to the bot with an ack, like [`Chat::transmit`].
+    fn transmit_to_bot(&self, waiting: PendingForBot) {
         // Botmaster's wire format: the JSON as a string.
-        self.socket.emit(BOTMASTER_MESSAGE, Value::String(payload));
+        let payload = serde_json::to_string(&waiting.0).expect("plain data always serialises");
+        let chat = self.clone();
+        self.socket.emit_with_ack(
+            BOTMASTER_MESSAGE,
+            Value::String(payload),
+            ACK_TIMEOUT,
+            move |answer| {
+                let client_id = waiting.client_id().to_owned();
+                match answer.as_deref().and_then(first_arg::<SendOutcome>) {
+                    Some(SendOutcome::Accepted { .. }) => {
+                        outbox::BOT.remove(&client_id);
+                        chat.bot_lines
+                            .update(|lines| bot_lines::mark_sent(lines, &client_id));
+                    }
+                    Some(SendOutcome::Rejected(refusal)) if !refusal.code.is_retryable() => {
+                        outbox::BOT.remove(&client_id);
+                        chat.bot_error.set(Some(refusal.message));
+                    }
+                    Some(SendOutcome::Rejected(_)) => {}
+                    None => {
+                        if chat.status.get_untracked() == ConnectionState::Connected {
+                            chat.transmit_to_bot(waiting);
+                        }
+                    }
+                }
+            },
+        );
     }
 }
 
@@ -304,7 +361,7 @@ fn confirm_sent(outbox: RwSignal<Vec<Pending>>, arrived: &[ChatMessage]) {
             .collect()
     });
     for client_id in ours {
-        outbox.set(outbox::remove(client_id));
+        outbox.set(outbox::GROUP.remove(client_id));
     }
 }
 

@@ -3,14 +3,22 @@
 //! the page made up for it; the server stores a message once per id, so
 //! sending one again never shows it twice.
 //!
-//! Tabs of one browser share the outbox: each reads it, changes its own
+//! Tabs of one browser share an outbox: each reads it, changes its own
 //! entries and writes it back at once, and any tab may resend any entry.
 
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use shared::BotmasterInput;
 
-const STORAGE_KEY: &str = "chat.outbox";
+/// Something an outbox holds.
+pub trait Queued: Serialize + DeserializeOwned + Clone {
+    /// The page's id for it, sent as `client_id`.
+    fn client_id(&self) -> &str;
+}
 
-/// A message waiting for the server's acknowledgement.
+/// A group message waiting for the server's acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     /// The page's id for it, sent as `client_id`.
@@ -21,39 +29,87 @@ pub struct Pending {
     pub body: String,
 }
 
+impl Queued for Pending {
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+}
+
+/// A message to the bot waiting for the server's acknowledgement; its
+/// `client_id` is always set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingForBot(pub BotmasterInput);
+
+impl Queued for PendingForBot {
+    fn client_id(&self) -> &str {
+        self.0.client_id.as_deref().unwrap_or_default()
+    }
+}
+
+/// One outbox in local storage.
+#[derive(Debug)]
+pub struct Outbox<T> {
+    key: &'static str,
+    item: PhantomData<fn() -> T>,
+}
+
+// Not derived: a derive would ask `T: Copy`, and only the key is copied.
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Outbox<T> {}
+
+/// The group chat's outbox.
+pub const GROUP: Outbox<Pending> = Outbox::new("chat.outbox");
+
+/// The private conversation's outbox.
+pub const BOT: Outbox<PendingForBot> = Outbox::new("chat.botoutbox");
+
+impl<T: Queued> Outbox<T> {
+    const fn new(key: &'static str) -> Self {
+        Self {
+            key,
+            item: PhantomData,
+        }
+    }
+
+    /// What is waiting, oldest first.
+    pub fn load(self) -> Vec<T> {
+        storage()
+            .and_then(|s| s.get_item(self.key).ok().flatten())
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default()
+    }
+
+    /// Adds `item` (if not there already) and returns the whole outbox.
+    pub fn add(self, item: T) -> Vec<T> {
+        self.update(|list| {
+            if !list.iter().any(|p| p.client_id() == item.client_id()) {
+                list.push(item);
+            }
+        })
+    }
+
+    /// Removes the entry with `client_id` and returns the whole outbox.
+    pub fn remove(self, client_id: &str) -> Vec<T> {
+        self.update(|list| list.retain(|p| p.client_id() != client_id))
+    }
+
+    fn update(self, change: impl FnOnce(&mut Vec<T>)) -> Vec<T> {
+        let mut list = self.load();
+        change(&mut list);
+        if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(&list)) {
+            let _ = storage.set_item(self.key, &json);
+        }
+        list
+    }
+}
+
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
-}
-
-/// What is waiting, oldest first.
-pub fn load() -> Vec<Pending> {
-    storage()
-        .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default()
-}
-
-/// Adds `pending` (if not there already) and returns the whole outbox.
-pub fn add(pending: Pending) -> Vec<Pending> {
-    update(|list| {
-        if !list.iter().any(|p| p.client_id == pending.client_id) {
-            list.push(pending);
-        }
-    })
-}
-
-/// Removes the message with `client_id` and returns the whole outbox.
-pub fn remove(client_id: &str) -> Vec<Pending> {
-    update(|list| list.retain(|p| p.client_id != client_id))
-}
-
-fn update(change: impl FnOnce(&mut Vec<Pending>)) -> Vec<Pending> {
-    let mut list = load();
-    change(&mut list);
-    if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(&list)) {
-        let _ = storage.set_item(STORAGE_KEY, &json);
-    }
-    list
 }
 
 /// A new id for a message: 128 random bits from the browser's generator,

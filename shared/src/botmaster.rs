@@ -115,6 +115,9 @@ pub struct BotHistoryEntry {
     pub from_bot: bool,
     /// What was said.
     pub message: BotmasterMessage,
+    /// The user's own id for a line the user sent with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// What a user sends in Botmaster mode: `{"text"}`, plus the payload when
@@ -126,6 +129,10 @@ pub struct BotmasterInput {
     /// The clicked quick reply, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quick_reply: Option<QuickReplyChoice>,
+    /// The sender's own id for the message, as for the group chat: a resend
+    /// with the same id is acknowledged and not said again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// The payload of a clicked quick reply.

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use shared::events::{BOT_HISTORY, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
 use shared::{
     BotHistoryEntry, BotStreamDelta, BotmasterInput, BotmasterMessage, BotmasterUpdate, ChatError,
-    ErrorCode, MessageBody, Recipient,
+    ClientMessageId, ErrorCode, MessageBody, MessageId, Recipient, SendOutcome,
 };
 use socketioxide::SocketIo;
-use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
@@ -25,7 +25,7 @@ use super::refusal::Refusal;
 use super::sequencer::{RECENT, now};
 use crate::bot::BotReply;
 use crate::identity::UserId;
-use crate::store::{Draft, Store, StoreError, Stored};
+use crate::store::{Appended, Draft, Store, StoreError, Stored};
 
 /// The room of all of `user`'s sockets.
 pub(super) fn room(user: &UserId) -> String {
@@ -48,17 +48,17 @@ pub(super) fn attach(
     // without holding the socket (which would keep it alive forever).
     socket.join([room(&user), sid.to_string()]);
     tokio::spawn(send_history(socket.clone(), hub.store.clone(), room(&user)));
-    let (queue, mut pending) = mpsc::unbounded_channel::<Said>();
+    let (queue, mut pending) = mpsc::unbounded_channel::<(Said, AckSender)>();
     tokio::spawn(async move {
-        while let Some(said) = pending.recv().await {
-            converse(&io, &hub, &user, sid, said).await;
+        while let Some((said, ack)) = pending.recv().await {
+            converse(&io, &hub, &user, sid, said, ack).await;
         }
     });
     // Like the group chat's handler, it does its work before returning, so
     // messages are queued in the order they arrived.
     socket.on(
         BOTMASTER_MESSAGE,
-        move |socket: SocketRef, TryData(data): TryData<Value>| -> Ready<()> {
+        move |socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender| -> Ready<()> {
             let allowed = || {
                 bucket
                     .lock()
@@ -73,12 +73,14 @@ pub(super) fn attach(
                 }
             });
             match verdict {
-                Ok(text) => {
+                Ok(said) => {
                     // The worker only stops when this handler is dropped with the socket.
-                    let _ = queue.send(text);
+                    let _ = queue.send((said, ack));
                 }
                 Err(error) => {
                     let _ = socket.emit(CHAT_ERROR, &error);
+                    // Botmaster's client asks for no ack; then this does nothing.
+                    let _ = ack.send(&SendOutcome::Rejected(error));
                 }
             }
             ready(())
@@ -93,6 +95,8 @@ struct Said {
     text: MessageBody,
     /// What the bot is asked: the text, or the payload of a clicked quick reply.
     for_bot: MessageBody,
+    /// The sender's id for it, when the client gave one.
+    client_id: Option<ClientMessageId>,
 }
 
 /// Numbers streamed answers, so clients can tell them apart.
@@ -118,7 +122,17 @@ fn text_of(data: Option<Value>) -> Result<Said, ChatError> {
         Some(choice) => MessageBody::parse(&choice.payload).map_err(ChatError::from)?,
         None => text.clone(),
     };
-    Ok(Said { text, for_bot })
+    let client_id = input
+        .client_id
+        .as_deref()
+        .map(ClientMessageId::parse)
+        .transpose()
+        .map_err(ChatError::from)?;
+    Ok(Said {
+        text,
+        for_bot,
+        client_id,
+    })
 }
 
 /// Sends a tab that connected the latest lines of the conversation.
@@ -145,19 +159,23 @@ fn history_entry(stored: &Stored) -> BotHistoryEntry {
             text: stored.draft.body.clone(),
             ..BotmasterMessage::default()
         });
-    BotHistoryEntry { from_bot, message }
+    BotHistoryEntry {
+        from_bot,
+        message,
+        client_id: stored.draft.client_id.clone(),
+    }
 }
 
 /// Stores lines of `user`'s conversation, by the user or by the bot.
 async fn store_lines(
     store: &Arc<dyn Store>,
     user: &UserId,
-    lines: Vec<(bool, BotmasterMessage)>,
-) -> Result<(), StoreError> {
+    lines: Vec<(bool, BotmasterMessage, Option<ClientMessageId>)>,
+) -> Result<Vec<Appended>, StoreError> {
     let sent_at = now().0;
     let drafts = lines
         .into_iter()
-        .map(|(from_bot, message)| Draft {
+        .map(|(from_bot, message, client_id)| Draft {
             room: room(user),
             author: if from_bot {
                 shared::BOT_NAME.to_owned()
@@ -166,7 +184,7 @@ async fn store_lines(
             },
             body: message.text.clone(),
             extra: from_bot.then(|| serde_json::to_string(&message).unwrap_or_default()),
-            client_id: None,
+            client_id: client_id.map(|id| id.as_str().to_owned()),
             sent_at,
         })
         .collect();
@@ -174,7 +192,6 @@ async fn store_lines(
     tokio::task::spawn_blocking(move || store.append(drafts))
         .await
         .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
-        .map(drop)
 }
 
 /// Tells `to` (a room) that what was said could not be saved.
@@ -184,13 +201,36 @@ async fn report_unsaved(io: &SocketIo, to: String, error: &StoreError) {
     let _ = io.to(to).emit(CHAT_ERROR, &refusal).await;
 }
 
-async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, said: Said) {
+async fn converse(
+    io: &SocketIo,
+    hub: &Hub,
+    user: &UserId,
+    sender: Sid,
+    said: Said,
+    ack: AckSender,
+) {
     let spoken = BotmasterMessage {
         text: said.text.as_str().to_owned(),
         ..BotmasterMessage::default()
     };
-    if let Err(error) = store_lines(&hub.store, user, vec![(false, spoken)]).await {
-        return report_unsaved(io, sender.to_string(), &error).await;
+    let line = vec![(false, spoken, said.client_id.clone())];
+    let stored = match store_lines(&hub.store, user, line).await {
+        Ok(stored) => stored,
+        Err(error) => {
+            let _ = ack.send(&SendOutcome::Rejected(ChatError::from(
+                &Refusal::Unavailable,
+            )));
+            return report_unsaved(io, sender.to_string(), &error).await;
+        }
+    };
+    let Some(appended) = stored.first() else {
+        return;
+    };
+    let id = MessageId(appended.stored().id);
+    let _ = ack.send(&SendOutcome::Accepted { id });
+    if let Appended::Duplicate(_) = appended {
+        // Said before (a resend): already echoed and answered.
+        return;
     }
     let echo = json!({"sender": {"id": user.as_str()}, "message": {"text": said.text.as_str()}});
     // The user's other tabs show what was said; the sending tab already does.
@@ -222,7 +262,7 @@ async fn converse(io: &SocketIo, hub: &Hub, user: &UserId, sender: Sid, said: Sa
     )
     .await;
     let messages: Vec<BotmasterMessage> = replies.iter().map(BotReply::to_botmaster).collect();
-    let lines = messages.iter().map(|m| (true, m.clone())).collect();
+    let lines = messages.iter().map(|m| (true, m.clone(), None)).collect();
     if let Err(error) = store_lines(&hub.store, user, lines).await {
         return report_unsaved(io, room(user), &error).await;
     }

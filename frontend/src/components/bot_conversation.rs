@@ -11,7 +11,7 @@ pub fn BotConversation() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let body = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let (lines, user_id) = (chat.bot_lines, chat.user_id);
+    let (lines, user_id, bot_error) = (chat.bot_lines, chat.user_id, chat.bot_error);
     let list = NodeRef::<Ol>::new();
     Effect::new(move |_| {
         // Follow new lines and lines that grow.
@@ -48,10 +48,13 @@ pub fn BotConversation() -> impl IntoView {
                         <li
                             class=class
                             class:streaming=line.streaming.is_some()
+                            class:pending=line.sending.is_some()
                             data-testid="bot-line"
                             data-streaming=line.streaming.is_some().to_string()
+                            data-state=if line.sending.is_some() { "sending" } else { "sent" }
                         >
                             <strong class="author">{author}</strong>
+                            {line.sending.is_some().then(|| view! { <span class="sent-at">"sending…"</span> })}
                             <span class="body">{line.text}</span>
                             {image}
                         </li>
@@ -68,7 +71,7 @@ pub fn BotConversation() -> impl IntoView {
             <button type="submit" data-testid="bot-send">"Send"</button>
             <p class="error" data-testid="bot-error" role="alert">
                 {move || {
-                    error.get().or_else(|| user_id.get().is_none().then(|| {
+                    error.get().or_else(|| bot_error.get()).or_else(|| user_id.get().is_none().then(|| {
                         "The private conversation needs a session; connecting…".to_owned()
                     }))
                 }}

@@ -229,7 +229,6 @@ async fn drive(
                 probe = None;
                 client.on_probe_closed();
             }
-            Wake::Command(Some(Command::Emit { event, args })) => client.emit(event, args),
             Wake::Command(Some(Command::EmitWithAck {
                 event,
                 args,

@@ -16,11 +16,6 @@ pub type AckCallback = Box<dyn FnOnce(Option<Vec<Value>>) + Send>;
 
 /// Something the application asks of the connection.
 enum Command {
-    /// Emit an event; kept while offline and sent on reconnect.
-    Emit {
-        event: &'static str,
-        args: Vec<Value>,
-    },
     /// Emit an event and hand the server's answer to `answer`.
     EmitWithAck {
         event: &'static str,
@@ -35,7 +30,6 @@ enum Command {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Emit { event, .. } => write!(f, "Emit({event})"),
             Self::EmitWithAck { event, .. } => write!(f, "EmitWithAck({event})"),
             Self::SetAuth(_) => f.write_str("SetAuth"),
         }
@@ -50,16 +44,6 @@ pub struct SocketHandle {
 }
 
 impl SocketHandle {
-    /// Emits `event` with one argument. While offline, the emit waits and is
-    /// sent, in order, when the connection is back.
-    pub fn emit(&self, event: &'static str, arg: Value) {
-        let command = Command::Emit {
-            event,
-            args: vec![arg],
-        };
-        self.send(command);
-    }
-
     /// Emits `event` with one argument and calls `answer` with the server's
     /// answer, or with `None` once `timeout` has passed without one.
     pub fn emit_with_ack(
