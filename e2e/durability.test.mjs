@@ -8,6 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 
+import { chmodSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { startServer } from './support/server.mjs';
 
 const CLIENTS = 8;
@@ -178,6 +181,36 @@ test('when storage is full the sender is told, gets no acceptance, and nothing s
     } finally {
       await again.stop();
     }
+  } finally {
+    client.socket.close();
+    await server.stop();
+  }
+});
+
+test('when the history file is read-only the server still shows it and refuses new messages clearly', async () => {
+  const first = await startServer();
+  const writer = resumingClient(first.url, 'ann');
+  const ack = await writer.sendForSure('stored before', 'ro-1');
+  writer.socket.close();
+  await first.stop();
+  for (const file of ['chat.db', 'chat.db-wal', 'chat.db-shm']) {
+    const path = join(first.dataDir, file);
+    if (existsSync(path)) chmodSync(path, 0o444);
+  }
+  // Permissions do not stop root, so the server runs unprivileged.
+  const server = await startServer({ port: first.port, dataDir: first.dataDir, asNobody: true });
+  const client = resumingClient(server.url, 'bob');
+  const errors = [];
+  client.socket.on('chaterror', (error) => errors.push(error));
+  try {
+    const history = await new Promise((resolve) => client.socket.once('history', resolve));
+    assert.ok(history.messages.some((m) => m.id === ack.id && m.body === 'stored before'), 'the history is shown');
+    const answer = await client.socket.timeout(5000).emitWithAck('newmessage', { user: 'bob', body: 'not storable', client_id: 'ro-2' });
+    assert.equal(answer.rejected?.code, 'unavailable', JSON.stringify(answer));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(errors.some((e) => e.code === 'unavailable'), 'a chaterror too');
+    assert.ok(![...client.seen.values()].some((m) => m.body === 'not storable'), 'nobody saw it');
+    assert.match(server.log(), /read-only/);
   } finally {
     client.socket.close();
     await server.stop();

@@ -3,7 +3,7 @@
 // `cargo xtask test`: CHAT_SERVER_BIN and DIST_DIR.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,16 +23,38 @@ export function tempDataDir() {
 }
 const DIST = process.env.DIST_DIR;
 
+/** The unprivileged user and group (nobody, nogroup) servers run as with `unprivileged`. */
+const NOBODY = 65534;
+
+/**
+ * The command that runs chat-server as an unprivileged user, for tests where
+ * file permissions must bite: as root (whom they do not stop) the binary is
+ * copied where that user can run it, the data folder is handed to it, and
+ * `setpriv` drops to it; otherwise the server already runs unprivileged.
+ */
+function unprivileged(dataDir) {
+  if (process.getuid?.() !== 0) return [BIN];
+  const bin = join(tempDataDir(), 'chat-server');
+  copyFileSync(BIN, bin);
+  chmodSync(join(bin, '..'), 0o755);
+  chmodSync(bin, 0o755);
+  chownSync(dataDir, NOBODY, NOBODY);
+  for (const file of readdirSync(dataDir)) chownSync(join(dataDir, file), NOBODY, NOBODY);
+  return ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', bin];
+}
+
 /**
  * Runs chat-server and resolves once it listens.
- * @param {{port?: number, args?: string[], dataDir?: string}} options port 0
- *   (default) lets the OS choose; dataDir defaults to a fresh temporary folder.
+ * @param {{port?: number, args?: string[], dataDir?: string, asNobody?: boolean}} options
+ *   port 0 (default) lets the OS choose; dataDir defaults to a fresh temporary
+ *   folder; asNobody runs the server as an unprivileged user.
  */
-export async function startServer({ port = 0, args = [], dataDir = tempDataDir() } = {}) {
+export async function startServer({ port = 0, args = [], dataDir = tempDataDir(), asNobody = false } = {}) {
   if (!BIN || !DIST) {
     throw new Error('CHAT_SERVER_BIN and DIST_DIR must be set; run the tests with `cargo xtask test`');
   }
-  const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--dist', DIST, '--data-dir', dataDir, ...args], {
+  const [program, ...prefix] = asNobody ? unprivileged(dataDir) : [BIN];
+  const child = spawn(program, [...prefix, '--host', '127.0.0.1', '--port', String(port), '--dist', DIST, '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', NO_COLOR: '1' },
   });

@@ -31,7 +31,14 @@ impl SqliteStore {
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(classify)?;
-        migrate(&mut connection)?;
+        if connection.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            tracing::warn!(
+                path = %path.display(),
+                "the message history is read-only: it is shown, but new messages are refused"
+            );
+        } else {
+            migrate(&mut connection)?;
+        }
         if let Some(max_bytes) = max_bytes {
             let page_size: u64 = connection
                 .query_row("PRAGMA page_size", [], |row| row.get(0))
