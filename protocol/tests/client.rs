@@ -299,13 +299,14 @@ fn garbage_from_the_server_drops_the_connection_and_reconnects() {
 }
 
 #[test]
-fn a_frame_over_max_payload_is_refused() {
-    let mut client = Client::new(no_jitter(), 1);
+fn a_frame_over_the_incoming_limit_is_refused() {
+    let config = ClientConfig {
+        max_incoming_bytes: 100,
+        ..no_jitter()
+    };
+    let mut client = Client::new(config, 1);
     client.connect(ms(0));
-    client.on_text(
-        r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100}"#,
-        ms(0),
-    );
+    client.on_text(HANDSHAKE, ms(0));
     client.on_text("40", ms(0));
     drain(&mut client);
     let big = format!(r#"42["x","{}"]"#, "a".repeat(200));
@@ -318,6 +319,27 @@ fn a_frame_over_max_payload_is_refused() {
             ..
         }))
     )));
+}
+
+#[test]
+fn the_servers_max_payload_does_not_limit_what_the_client_receives() {
+    // maxPayload is what the server reads; its broadcasts (a long history) may be bigger.
+    let mut client = Client::new(no_jitter(), 1);
+    client.connect(ms(0));
+    client.on_text(
+        r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100}"#,
+        ms(0),
+    );
+    client.on_text("40", ms(0));
+    drain(&mut client);
+    let big = format!(r#"42["history","{}"]"#, "a".repeat(200_000));
+    client.on_text(&big, ms(0));
+    let out = drain(&mut client);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(ClientEvent::Event { name, .. }) if name == "history"
+    )));
+    assert_eq!(client.state(), ConnectionState::Connected);
 }
 
 #[test]

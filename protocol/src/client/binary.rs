@@ -68,10 +68,10 @@ impl Client {
         ) {
             return false;
         }
-        if data.len() > self.max_payload {
+        if data.len() > self.config.max_incoming_bytes {
             let error = DecodeError::TooLarge {
                 size: data.len(),
-                limit: self.max_payload,
+                limit: self.config.max_incoming_bytes,
             };
             return self.fail(error, now);
         }

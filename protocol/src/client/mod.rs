@@ -49,6 +49,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Which transports to use. Default: WebSocket, falling back to long-polling.
     pub transports: Transports,
+    /// The largest frame or attachment accepted from the server, in bytes;
+    /// a bigger one is a protocol error and costs the connection, so hostile
+    /// input cannot take unbounded memory. Default 16 MiB. (The handshake's
+    /// `maxPayload` is the server's limit on what it reads, not this.)
+    pub max_incoming_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -59,6 +64,7 @@ impl Default for ClientConfig {
             reconnect: ReconnectConfig::default(),
             connect_timeout: Duration::from_secs(20),
             transports: Transports::default(),
+            max_incoming_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -211,8 +217,6 @@ pub struct Client {
     ping_deadline: Option<Duration>,
     /// `pingInterval + pingTimeout` from the handshake.
     ping_window: Duration,
-    /// Frames larger than this are refused (`maxPayload` from the handshake).
-    max_payload: usize,
     /// The state last reported through [`ClientEvent::StateChanged`].
     reported: ConnectionState,
     /// The transport of the current attempt, if one is open or opening.
@@ -245,7 +249,6 @@ impl Client {
             next_ack: 0,
             ping_deadline: None,
             ping_window: Duration::ZERO,
-            max_payload: 1_000_000,
             reported: ConnectionState::Idle,
             transport: None,
             polling,
@@ -479,10 +482,10 @@ impl Client {
     }
 
     fn handle_frame(&mut self, frame: &str, now: Duration) -> Result<(), DecodeError> {
-        if frame.len() > self.max_payload {
+        if frame.len() > self.config.max_incoming_bytes {
             return Err(DecodeError::TooLarge {
                 size: frame.len(),
-                limit: self.max_payload,
+                limit: self.config.max_incoming_bytes,
             });
         }
         match engineio::Packet::decode(frame)? {
@@ -494,7 +497,6 @@ impl Client {
                             .saturating_add(handshake.ping_timeout),
                     );
                     self.ping_deadline = Some(now + self.ping_window);
-                    self.max_payload = handshake.max_payload;
                     self.polling.sid = Some(handshake.sid);
                     let join = Packet::connect(&self.config.namespace, self.config.auth.clone());
                     self.send_packet(&join);
