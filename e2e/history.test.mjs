@@ -24,6 +24,8 @@ function pending(page) {
   })));
 }
 
+const PADDING = 'z'.repeat(1500);
+
 const UNLIMITED = ['--message-burst', '1000000', '--messages-per-second', '1000000'];
 
 const bodies = async (page) => (await lines(page)).map((l) => l.body);
@@ -56,6 +58,36 @@ test('sent while the server is down: shown as sending, delivered once, and still
     assert.equal(count(history, 'typed during the outage'), 1);
     assert.ok(history.indexOf('before the outage') < history.indexOf('typed during the outage'));
     assert.deepEqual(await pending(page), []);
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+    await server.stop();
+  }
+});
+
+test('fifteen messages typed during an outage arrive once each, in order, through the rate limit', async () => {
+  // The default limit: bursts of 10, then 2 per second. The page sends its
+  // outbox one message at a time and waits when told to slow down.
+  const first = await startServer();
+  const page = await openChat(browser, first.url);
+  let server = first;
+  try {
+    await first.stop('SIGKILL');
+    await expect(() => page.getByTestId('connection-status').getAttribute('data-state'), (s) => s === 'reconnecting');
+    const typed = Array.from({ length: 15 }, (_, i) => `queued ${i + 1}`);
+    for (const body of typed) await sendFromForm(page, 'ann', body);
+    assert.equal((await pending(page)).length, 15);
+
+    server = await startServer({ port: first.port, dataDir: first.dataDir });
+    await connected(page, 20_000);
+    const seen = await expect(
+      async () => (await lines(page)).filter((l) => !l.bot).map((l) => l.body),
+      (list) => list.length === 15,
+      { timeout: 30_000 },
+    );
+    assert.deepEqual(seen, typed);
+    await expect(() => pending(page), (list) => list.length === 0);
+    assert.equal(await page.getByTestId('error').textContent(), '', 'no refusal shown: the page waited');
     assert.deepEqual(page.problems, []);
   } finally {
     await page.context().close();
@@ -115,19 +147,25 @@ test('a message the server could not store stays in the outbox across a reload a
 test('a fresh page shows the latest 100 messages and loads older ones on request', async () => {
   const server = await startServer({ args: [...UNLIMITED, '--bot', 'rasa', '--rasa-url', 'http://127.0.0.1:9'] });
   const writer = io(server.url, { transports: ['websocket'], forceNew: true });
+  let notices = 0;
+  writer.on('botmessage', () => { notices += 1; });
   try {
     for (let n = 1; n <= 150; n += 1) {
-      const ack = await writer.timeout(5000).emitWithAck('newmessage', { user: 'old', body: `message ${n}` });
+      // Long enough that the 100 latest make a frame far above the server's 64 KiB maxPayload.
+      const ack = await writer.timeout(5000).emitWithAck('newmessage', { user: 'old', body: `message ${n} ${PADDING}` });
       assert.ok(ack.accepted);
     }
+    // All 300 in the history before the page opens, so none arrives live.
+    await expect(() => notices, (n) => n === 150);
     const page = await openChat(browser, server.url);
     // 150 messages and 150 "unavailable" notices from the bot (the engine is down): 300 in all.
-    const recent = await expect(() => bodies(page), (list) => list.length === 100);
+    const short = async () => (await bodies(page)).map((b) => b.replace(` ${PADDING}`, ''));
+    const recent = await expect(short, (list) => list.length === 100);
     assert.equal(recent.at(-2), 'message 150');
     await page.getByTestId('load-older').click();
-    await expect(() => bodies(page), (list) => list.length === 200);
+    await expect(short, (list) => list.length === 200);
     await page.getByTestId('load-older').click();
-    const all = await expect(() => bodies(page), (list) => list.length === 300);
+    const all = await expect(short, (list) => list.length === 300);
     assert.deepEqual(all.filter((b) => b.startsWith('message ')), Array.from({ length: 150 }, (_, i) => `message ${i + 1}`));
     assert.equal(await page.getByTestId('load-older').count(), 0, 'nothing older left');
     assert.deepEqual(page.problems, []);

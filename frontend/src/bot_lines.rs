@@ -2,6 +2,8 @@
 //! keeps it: lines from the user and the bot, streamed answers that grow in
 //! place, quick replies and images.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::Value;
 
 use crate::outbox::PendingForBot;
@@ -10,7 +12,8 @@ use shared::{BotHistoryEntry, BotStreamDelta, BotmasterMessage, BotmasterUpdate,
 /// One line of the private conversation with the bot (Botmaster mode).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BotLine {
-    /// Position in this page's list.
+    /// Never the same for two lines of this page, even across reloads of
+    /// the history, so the list never mistakes one line for another.
     pub key: usize,
     /// Bumped whenever the line changes (a streamed answer grows), so the
     /// list redraws this line and no other.
@@ -40,6 +43,12 @@ impl BotLine {
     }
 }
 
+/// A key no line of this page has had.
+fn next_key() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Replaces the lines with the stored conversation, followed by what is
 /// still waiting to be sent. Returns the ids of waiting lines that turn out
 /// to be stored already (their ack was lost), which are done.
@@ -54,8 +63,7 @@ pub fn replace_with_history(
         .collect();
     *lines = history
         .into_iter()
-        .enumerate()
-        .map(|(key, entry)| BotLine::from_history(key, entry))
+        .map(|entry| BotLine::from_history(next_key(), entry))
         .collect();
     let mut done = Vec::new();
     for PendingForBot(input) in waiting {
@@ -71,13 +79,18 @@ pub fn replace_with_history(
 
 /// Adds a line of the user's that is on its way to the server.
 pub fn push_sending_line(lines: &mut Vec<BotLine>, text: String, client_id: String) {
-    let key = lines.len();
+    let key = next_key();
     lines.push(BotLine {
         key,
         text,
         sending: Some(client_id),
         ..BotLine::default()
     });
+}
+
+/// Takes away the user's line with `client_id`: the server refused it for good.
+pub fn remove_sending(lines: &mut Vec<BotLine>, client_id: &str) {
+    lines.retain(|l| l.sending.as_deref() != Some(client_id));
 }
 
 /// Marks the user's line with `client_id` as stored by the server.
@@ -92,7 +105,7 @@ pub fn mark_sent(lines: &mut [BotLine], client_id: &str) {
 }
 
 pub fn push_user_line(lines: &mut Vec<BotLine>, text: String) {
-    let key = lines.len();
+    let key = next_key();
     lines.push(BotLine {
         key,
         text,
@@ -106,7 +119,7 @@ pub fn grow_bot_line(lines: &mut Vec<BotLine>, piece: BotStreamDelta) {
         line.text.push_str(&piece.delta);
         line.revision += 1;
     } else {
-        let key = lines.len();
+        let key = next_key();
         lines.push(BotLine {
             key,
             from_bot: true,
@@ -132,7 +145,7 @@ pub fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
             *old = line;
         }
         None => {
-            line.key = lines.len();
+            line.key = next_key();
             lines.push(line);
         }
     }

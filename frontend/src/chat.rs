@@ -31,6 +31,10 @@ use crate::socket::{self, SocketHandle};
 /// How long to wait for the server to acknowledge a message before sending it again.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long to wait before sending again what the server asked to retry
+/// (rate limited, overloaded, or unable to store it just now).
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
 /// One message of the group conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -67,6 +71,14 @@ pub struct Chat {
     token: RwSignal<Option<String>>,
     /// Whether older messages are being fetched.
     loading_older: RwSignal<bool>,
+    /// Whether a hole in the list is being filled.
+    filling: StoredValue<bool>,
+    /// The group message the server is being asked to store, by delivery number.
+    group_flight: StoredValue<Option<u64>>,
+    /// The same for the private conversation.
+    bot_flight: StoredValue<Option<u64>>,
+    /// Numbers deliveries, so an answer to an old one (from before a reconnection) is ignored.
+    deliveries: StoredValue<u64>,
     socket: SocketHandle,
 }
 
@@ -171,16 +183,26 @@ impl Chat {
             bot_error: RwSignal::new(None),
             token,
             loading_older: RwSignal::new(false),
+            filling: StoredValue::new(false),
+            group_flight: StoredValue::new(None),
+            bot_flight: StoredValue::new(None),
+            deliveries: StoredValue::new(0),
             socket,
         };
+        let filler = chat.clone();
+        Effect::new(move |_| {
+            filler.entries.track();
+            filler.fill_hole();
+        });
         let on_change = chat.clone();
         Effect::new(move |_| match on_change.status.get() {
-            // Whatever is still in the outboxes goes (again) on every connection.
+            // Whatever is still in the outboxes goes (again) on every connection;
+            // answers to what was in flight before are stale now.
             ConnectionState::Connected => {
-                on_change.send_outbox();
-                for waiting in outbox::BOT.load() {
-                    on_change.transmit_to_bot(waiting);
-                }
+                on_change.group_flight.set_value(None);
+                on_change.bot_flight.set_value(None);
+                on_change.pump_group();
+                on_change.pump_bot();
             }
             // Before the next attempt: say what the page already has.
             ConnectionState::Reconnecting { .. } => on_change.socket.set_auth(Some(json!({
@@ -202,55 +224,130 @@ impl Chat {
             user: user.as_str().to_owned(),
             body: body.as_str().to_owned(),
         };
-        self.outbox.set(outbox::GROUP.add(pending.clone()));
+        self.outbox.set(outbox::GROUP.add(pending));
         self.error.set(None);
-        if self.status.get_untracked() == ConnectionState::Connected {
-            self.transmit(pending);
-        }
+        self.pump_group();
         Ok(())
     }
 
-    /// Sends every message of the outbox, oldest first.
-    fn send_outbox(&self) {
-        for pending in outbox::GROUP.load() {
-            self.transmit(pending);
+    /// Sends the oldest message of the group outbox, if connected and none
+    /// is on its way. One at a time keeps the sender's order through
+    /// refusals and retries, and never bursts into the rate limit.
+    fn pump_group(&self) {
+        if !self.may_send(self.group_flight) {
+            return;
         }
+        let Some(head) = outbox::GROUP.load().into_iter().next() else {
+            return;
+        };
+        let payload = json!({"user": head.user, "body": head.body, "client_id": head.client_id});
+        self.deliver(
+            self.group_flight,
+            NEW_MESSAGE,
+            payload,
+            move |chat, outcome| {
+                match outcome {
+                    Some(SendOutcome::Rejected(refusal)) if refusal.code.is_retryable() => {
+                        return Next::RetryLater;
+                    }
+                    Some(SendOutcome::Rejected(refusal)) => chat.error.set(Some(refusal.message)),
+                    Some(SendOutcome::Accepted { .. }) => {
+                        // A "slow down" or "try later" shown meanwhile is over.
+                        chat.error.set(None);
+                    }
+                    // No answer in time: the same message again.
+                    None => return Next::Pump,
+                }
+                chat.outbox.set(outbox::GROUP.remove(&head.client_id));
+                Next::Pump
+            },
+        );
     }
 
-    /// Sends one message with an ack, and acts on the answer: stored means
-    /// done; a refusal to retry waits for the next connection; any other
-    /// refusal drops it with the reason shown.
-    fn transmit(&self, pending: Pending) {
-        let payload =
-            json!({"user": pending.user, "body": pending.body, "client_id": pending.client_id});
+    /// Like [`Chat::pump_group`], for the private conversation.
+    fn pump_bot(&self) {
+        if !self.may_send(self.bot_flight) {
+            return;
+        }
+        let Some(head) = outbox::BOT.load().into_iter().next() else {
+            return;
+        };
+        // Botmaster's wire format: the JSON as a string.
+        let payload = serde_json::to_string(&head.0).expect("plain data always serialises");
+        self.deliver(
+            self.bot_flight,
+            BOTMASTER_MESSAGE,
+            Value::String(payload),
+            move |chat, outcome| {
+                let client_id = head.client_id().to_owned();
+                match outcome {
+                    Some(SendOutcome::Rejected(refusal)) if refusal.code.is_retryable() => {
+                        return Next::RetryLater;
+                    }
+                    Some(SendOutcome::Rejected(refusal)) => {
+                        chat.bot_error.set(Some(refusal.message));
+                        chat.bot_lines
+                            .update(|lines| bot_lines::remove_sending(lines, &client_id));
+                    }
+                    Some(SendOutcome::Accepted { .. }) => {
+                        chat.bot_lines
+                            .update(|lines| bot_lines::mark_sent(lines, &client_id));
+                    }
+                    None => return Next::Pump,
+                }
+                outbox::BOT.remove(&client_id);
+                Next::Pump
+            },
+        );
+    }
+
+    fn may_send(&self, flight: StoredValue<Option<u64>>) -> bool {
+        self.status.get_untracked() == ConnectionState::Connected && flight.get_value().is_none()
+    }
+
+    /// Emits `payload` with an ack as delivery `flight`; `settle` decides
+    /// what comes next from the server's answer (`None`: no answer in time).
+    fn deliver(
+        &self,
+        flight: StoredValue<Option<u64>>,
+        event: &'static str,
+        payload: Value,
+        settle: impl FnOnce(&Chat, Option<SendOutcome>) -> Next + Send + 'static,
+    ) {
+        let number = self.deliveries.get_value() + 1;
+        self.deliveries.set_value(number);
+        flight.set_value(Some(number));
         let chat = self.clone();
         self.socket
-            .emit_with_ack(NEW_MESSAGE, payload, ACK_TIMEOUT, move |answer| {
+            .emit_with_ack(event, payload, ACK_TIMEOUT, move |answer| {
+                if flight.get_value() != Some(number) {
+                    // Superseded by a reconnection, which sent the outbox again.
+                    return;
+                }
+                flight.set_value(None);
                 let outcome = answer.as_deref().and_then(first_arg::<SendOutcome>);
-                match outcome {
-                    Some(SendOutcome::Accepted { .. }) => {
-                        chat.outbox.set(outbox::GROUP.remove(&pending.client_id));
+                let pump = move |chat: &Chat| {
+                    if event == NEW_MESSAGE {
+                        chat.pump_group();
+                    } else {
+                        chat.pump_bot();
                     }
-                    Some(SendOutcome::Rejected(refusal)) if !refusal.code.is_retryable() => {
-                        chat.outbox.set(outbox::GROUP.remove(&pending.client_id));
-                        chat.error.set(Some(refusal.message));
-                    }
-                    Some(SendOutcome::Rejected(_)) | None => {
-                        // Kept: sent again on the next connection, or now if still connected.
-                        if answer.is_none()
-                            && chat.status.get_untracked() == ConnectionState::Connected
-                        {
-                            chat.transmit(pending);
-                        }
-                    }
+                };
+                match settle(&chat, outcome) {
+                    Next::Pump => pump(&chat),
+                    Next::RetryLater => leptos::task::spawn_local(async move {
+                        gloo_timers::future::sleep(RETRY_DELAY).await;
+                        pump(&chat);
+                    }),
                 }
             });
     }
 
-    /// The id of the newest message the page has; 0 when it has none.
-    fn last_id(&self) -> u64 {
+    /// The id of the newest message the page has; `None` when it has none,
+    /// so the server sends the latest ones rather than the oldest.
+    fn last_id(&self) -> Option<u64> {
         self.entries
-            .with_untracked(|list| list.last().map_or(0, |entry| entry.message.id.0))
+            .with_untracked(|list| list.last().map(|entry| entry.message.id.0))
     }
 
     /// Fetches messages older than the first one shown, once at a time.
@@ -271,8 +368,45 @@ impl Chat {
                 let Some(older) = answer.as_deref().and_then(first_arg::<History>) else {
                     return;
                 };
-                chat.more_before.set(older.more);
-                chat.entries.update(|list| prepend(list, older.messages));
+                let still_first = chat
+                    .entries
+                    .with_untracked(|list| list.first().map(|e| e.message.id) == Some(before));
+                // After a reset the list starts elsewhere; these would leave a hole.
+                if still_first {
+                    chat.more_before.set(older.more);
+                    chat.entries.update(|list| merge(list, older.messages));
+                }
+            });
+    }
+
+    /// Ids are dense per room, so a hole in the list is a message this page
+    /// missed (a broadcast its connection could not take): fetch what is
+    /// just before the hole's upper edge, once at a time, until none is left.
+    fn fill_hole(&self) {
+        if self.filling.get_value() {
+            return;
+        }
+        let hole = self.entries.with_untracked(|list| {
+            list.windows(2).rev().find_map(|pair| {
+                let (low, high) = (pair[0].message.id, pair[1].message.id);
+                (high.0 > low.0 + 1).then_some((low, high))
+            })
+        });
+        let Some((low, high)) = hole else { return };
+        self.filling.set_value(true);
+        let chat = self.clone();
+        let request = serde_json::to_value(OlderRequest { before: high }).unwrap_or(Value::Null);
+        self.socket
+            .emit_with_ack(OLDER, request, ACK_TIMEOUT, move |answer| {
+                chat.filling.set_value(false);
+                let Some(older) = answer.as_deref().and_then(first_arg::<History>) else {
+                    return;
+                };
+                let missing: Vec<ChatMessage> =
+                    older.messages.into_iter().filter(|m| m.id > low).collect();
+                if !missing.is_empty() {
+                    chat.entries.update(|list| merge(list, missing));
+                }
             });
     }
 }
@@ -307,47 +441,20 @@ impl Chat {
         let client_id = outbox::new_client_id();
         input.client_id = Some(client_id.clone());
         let text = input.text.clone();
-        let waiting = PendingForBot(input);
+        outbox::BOT.add(PendingForBot(input));
         self.bot_error.set(None);
-        outbox::BOT.add(waiting.clone());
         self.bot_lines
             .update(|lines| bot_lines::push_sending_line(lines, text, client_id));
-        if self.status.get_untracked() == ConnectionState::Connected {
-            self.transmit_to_bot(waiting);
-        }
+        self.pump_bot();
     }
+}
 
-    /// Sends a message to the bot with an ack, like [`Chat::transmit`].
-    fn transmit_to_bot(&self, waiting: PendingForBot) {
-        // Botmaster's wire format: the JSON as a string.
-        let payload = serde_json::to_string(&waiting.0).expect("plain data always serialises");
-        let chat = self.clone();
-        self.socket.emit_with_ack(
-            BOTMASTER_MESSAGE,
-            Value::String(payload),
-            ACK_TIMEOUT,
-            move |answer| {
-                let client_id = waiting.client_id().to_owned();
-                match answer.as_deref().and_then(first_arg::<SendOutcome>) {
-                    Some(SendOutcome::Accepted { .. }) => {
-                        outbox::BOT.remove(&client_id);
-                        chat.bot_lines
-                            .update(|lines| bot_lines::mark_sent(lines, &client_id));
-                    }
-                    Some(SendOutcome::Rejected(refusal)) if !refusal.code.is_retryable() => {
-                        outbox::BOT.remove(&client_id);
-                        chat.bot_error.set(Some(refusal.message));
-                    }
-                    Some(SendOutcome::Rejected(_)) => {}
-                    None => {
-                        if chat.status.get_untracked() == ConnectionState::Connected {
-                            chat.transmit_to_bot(waiting);
-                        }
-                    }
-                }
-            },
-        );
-    }
+/// What to do after the server answered a delivery.
+enum Next {
+    /// Send the next message of the outbox (or the same one again).
+    Pump,
+    /// The server asked to try again later.
+    RetryLater,
 }
 
 /// Takes acknowledged messages out of the outbox: those that arrived
@@ -372,9 +479,7 @@ fn entry(message: ChatMessage) -> Entry {
 
 /// Adds a live message unless the page has it already.
 fn append(list: &mut Vec<Entry>, message: ChatMessage) {
-    if list.last().is_none_or(|last| message.id > last.message.id) {
-        list.push(entry(message));
-    }
+    merge(list, vec![message]);
 }
 
 /// Adds what the server says the page missed, or starts over with it.
@@ -387,16 +492,15 @@ fn apply_history(list: &mut Vec<Entry>, history: History) {
     }
 }
 
-/// Puts older messages before the first one shown.
-fn prepend(list: &mut Vec<Entry>, older: Vec<ChatMessage>) {
-    let first = list.first().map(|entry| entry.message.id);
-    let mut merged: Vec<Entry> = older
-        .into_iter()
-        .filter(|message| first.is_none_or(|first| message.id < first))
-        .map(entry)
-        .collect();
-    merged.append(list);
-    *list = merged;
+/// Puts `messages` where their ids belong, skipping any the page has.
+fn merge(list: &mut Vec<Entry>, messages: Vec<ChatMessage>) {
+    for message in messages {
+        // Almost always at the end (live) or the start (older): found at once.
+        match list.binary_search_by_key(&message.id, |e| e.message.id) {
+            Ok(_) => {}
+            Err(at) => list.insert(at, entry(message)),
+        }
+    }
 }
 
 fn first_arg<T: DeserializeOwned>(args: &[Value]) -> Option<T> {

@@ -202,7 +202,10 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Whether sending the same message again later may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Overloaded | Self::Unavailable)
+        matches!(
+            self,
+            Self::RateLimited | Self::Overloaded | Self::Unavailable
+        )
     }
 }
 

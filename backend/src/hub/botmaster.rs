@@ -48,10 +48,22 @@ pub(super) fn attach(
     // without holding the socket (which would keep it alive forever).
     socket.join([room(&user), sid.to_string()]);
     tokio::spawn(send_history(socket.clone(), hub.store.clone(), room(&user)));
+    // Two stages: what the user says is stored, acknowledged and echoed at
+    // once, in order; the bot answers it after, one question at a time, so a
+    // long answer never holds back the next acknowledgement.
     let (queue, mut pending) = mpsc::unbounded_channel::<(Said, AckSender)>();
+    let (questions, mut asked) = mpsc::unbounded_channel::<MessageBody>();
+    let (answer_io, answer_hub, answer_user) = (io.clone(), hub.clone(), user.clone());
     tokio::spawn(async move {
         while let Some((said, ack)) = pending.recv().await {
-            converse(&io, &hub, &user, sid, said, ack).await;
+            if let Some(question) = record(&io, &hub, &user, sid, said, ack).await {
+                let _ = questions.send(question);
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(question) = asked.recv().await {
+            answer(&answer_io, &answer_hub, &answer_user, &question).await;
         }
     });
     // Like the group chat's handler, it does its work before returning, so
@@ -201,14 +213,17 @@ async fn report_unsaved(io: &SocketIo, to: String, error: &StoreError) {
     let _ = io.to(to).emit(CHAT_ERROR, &refusal).await;
 }
 
-async fn converse(
+/// Stores what the user said, acks it and shows it in the user's other
+/// tabs; returns what to ask the bot, unless it was a resend (asked before)
+/// or could not be stored.
+async fn record(
     io: &SocketIo,
     hub: &Hub,
     user: &UserId,
     sender: Sid,
     said: Said,
     ack: AckSender,
-) {
+) -> Option<MessageBody> {
     let spoken = BotmasterMessage {
         text: said.text.as_str().to_owned(),
         ..BotmasterMessage::default()
@@ -220,17 +235,16 @@ async fn converse(
             let _ = ack.send(&SendOutcome::Rejected(ChatError::from(
                 &Refusal::Unavailable,
             )));
-            return report_unsaved(io, sender.to_string(), &error).await;
+            report_unsaved(io, sender.to_string(), &error).await;
+            return None;
         }
     };
-    let Some(appended) = stored.first() else {
-        return;
-    };
+    let appended = stored.first()?;
     let id = MessageId(appended.stored().id);
     let _ = ack.send(&SendOutcome::Accepted { id });
     if let Appended::Duplicate(_) = appended {
-        // Said before (a resend): already echoed and answered.
-        return;
+        // Said before (a resend): already echoed and asked.
+        return None;
     }
     let echo = json!({"sender": {"id": user.as_str()}, "message": {"text": said.text.as_str()}});
     // The user's other tabs show what was said; the sending tab already does.
@@ -242,13 +256,18 @@ async fn converse(
     {
         tracing::debug!(%error, "Botmaster echo incomplete");
     }
+    Some(said.for_bot)
+}
+
+/// Asks the bot, streams its answer to the user's tabs, stores it and sends it.
+async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody) {
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut streamed = false;
     let replies = crate::bot::ask_streaming(
         hub.bot.as_ref(),
         hub.bot_timeout,
         user.as_str(),
-        said.for_bot.as_str(),
+        question.as_str(),
         |delta| {
             streamed = true;
             let (io, room) = (io.clone(), room(user));
@@ -264,6 +283,18 @@ async fn converse(
     let messages: Vec<BotmasterMessage> = replies.iter().map(BotReply::to_botmaster).collect();
     let lines = messages.iter().map(|m| (true, m.clone(), None)).collect();
     if let Err(error) = store_lines(&hub.store, user, lines).await {
+        if streamed {
+            // End the growing line, which would otherwise wait forever.
+            let notice = BotmasterUpdate {
+                recipient: Recipient {
+                    id: user.as_str().to_owned(),
+                },
+                message: BotReply::text(crate::bot::UNAVAILABLE).to_botmaster(),
+                stream_id: Some(stream),
+            };
+            let notice = serde_json::to_string(&notice).expect("plain data always serialises");
+            let _ = io.to(room(user)).emit(BOTMASTER_MESSAGE, &notice).await;
+        }
         return report_unsaved(io, room(user), &error).await;
     }
     for (n, message) in messages.into_iter().enumerate() {

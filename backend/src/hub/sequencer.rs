@@ -319,16 +319,20 @@ async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>, publi
     let store = context.store.clone();
     let history =
         tokio::task::spawn_blocking(move || missed(store.as_ref(), last_id, published)).await;
-    match history {
-        Ok(Ok(history)) => {
-            if let Err(error) = socket.emit(HISTORY, &history) {
-                tracing::debug!(sid = %socket.id, %error, "cannot send history");
-            }
+    let sent = match history {
+        Ok(Ok(history)) => socket.emit(HISTORY, &history).map_err(|e| e.to_string()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(panic) => Err(panic.to_string()),
+    };
+    match sent {
+        Ok(()) => socket.join(GROUP),
+        Err(error) => {
+            // Joining without its history would leave a hole; the client
+            // reconnects and asks again.
+            tracing::warn!(sid = %socket.id, %error, "cannot send history; disconnecting");
+            let _ = socket.clone().disconnect();
         }
-        Ok(Err(error)) => tracing::error!(%error, "cannot read history"),
-        Err(panic) => tracing::error!(%panic, "reading history panicked"),
     }
-    socket.join(GROUP);
 }
 
 /// What a client with messages up to `last_id` should get, of the messages

@@ -7,28 +7,39 @@ use super::{Appended, Draft, Store, StoreError, Stored};
 /// durability costs, and for running without a disk.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    rooms: Mutex<HashMap<String, Vec<Stored>>>,
+    rooms: Mutex<Rooms>,
+}
+
+#[derive(Debug, Default)]
+struct Rooms {
+    messages: HashMap<String, Vec<Stored>>,
+    /// (room, client id) → id, so a resend is found without a scan.
+    by_client_id: HashMap<(String, String), u64>,
 }
 
 impl Store for MemoryStore {
     fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let Rooms {
+            messages,
+            by_client_id,
+        } = &mut *rooms;
         Ok(drafts
             .into_iter()
             .map(|draft| {
-                let room = rooms.entry(draft.room.clone()).or_default();
-                let earlier = draft.client_id.as_ref().and_then(|client_id| {
-                    room.iter()
-                        .rev()
-                        .find(|s| s.draft.client_id.as_ref() == Some(client_id))
-                });
-                if let Some(earlier) = earlier {
-                    return Appended::Duplicate(earlier.clone());
+                let room = messages.entry(draft.room.clone()).or_default();
+                let key = draft.client_id.clone().map(|id| (draft.room.clone(), id));
+                if let Some(&id) = key.as_ref().and_then(|key| by_client_id.get(key)) {
+                    let index = usize::try_from(id - 1).unwrap_or(usize::MAX);
+                    return Appended::Duplicate(room[index].clone());
                 }
                 let stored = Stored {
                     id: room.len() as u64 + 1,
                     draft,
                 };
+                if let Some(key) = key {
+                    by_client_id.insert(key, stored.id);
+                }
                 room.push(stored.clone());
                 Appended::New(stored)
             })
@@ -37,7 +48,7 @@ impl Store for MemoryStore {
 
     fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
         let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        let messages = rooms.get(room).map_or(&[][..], Vec::as_slice);
+        let messages = rooms.messages.get(room).map_or(&[][..], Vec::as_slice);
         let start = usize::try_from(after)
             .unwrap_or(usize::MAX)
             .min(messages.len());
@@ -51,7 +62,7 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Stored>, StoreError> {
         let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        let messages = rooms.get(room).map_or(&[][..], Vec::as_slice);
+        let messages = rooms.messages.get(room).map_or(&[][..], Vec::as_slice);
         let end = before.map_or(messages.len(), |id| {
             usize::try_from(id.saturating_sub(1))
                 .unwrap_or(usize::MAX)
@@ -62,7 +73,10 @@ impl Store for MemoryStore {
 
     fn latest_id(&self, room: &str) -> Result<u64, StoreError> {
         let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(rooms.get(room).map_or(0, |messages| messages.len() as u64))
+        Ok(rooms
+            .messages
+            .get(room)
+            .map_or(0, |messages| messages.len() as u64))
     }
 }
 
