@@ -104,6 +104,12 @@ describe('with --insecure-trust-client-ids, Botmaster\'s original client works u
       await tab2.inbox.take('message');
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(tab2.inbox.all('usermessage').length, 1, 'echoed once');
+      // The echo names the stored line and the client id, so a tab that holds
+      // the same line (sent from the shared outbox) does not show it twice.
+      const echo = JSON.parse(tab2.inbox.all('usermessage')[0]);
+      assert.equal(echo.id, first.accepted.id);
+      assert.equal(echo.client_id, 'bm-1');
+      assert.equal(typeof JSON.parse(tab2.inbox.all('message')[0]).id, 'number', 'bot lines carry their id too');
       assert.equal(tab2.inbox.all('message').length, 1, 'answered once');
       // A new tab gets the conversation from the history: the line once, the answer once.
       const tab3 = botmasterClient(server.url, 'resender');
@@ -115,6 +121,7 @@ describe('with --insecure-trust-client-ids, Botmaster\'s original client works u
         [true, NO_QUESTION],
       ]);
       assert.equal(history[0].client_id, 'bm-1');
+      assert.deepEqual(history.map((line) => line.id), [first.accepted.id, first.accepted.id + 1]);
     } finally {
       [tab1, tab2].forEach(({ socket }) => socket.close());
     }

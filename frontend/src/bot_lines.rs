@@ -31,6 +31,8 @@ pub struct BotLine {
     /// The page's id for a line of the user's that the server has not
     /// acknowledged yet (shown as sending).
     pub sending: Option<String>,
+    /// The line's id in the stored conversation, once known.
+    pub id: Option<u64>,
 }
 
 impl BotLine {
@@ -39,8 +41,13 @@ impl BotLine {
         let mut line = finished_line(entry.message);
         line.key = key;
         line.from_bot = entry.from_bot;
+        line.id = Some(entry.id);
         line
     }
+}
+
+fn has_id(lines: &[BotLine], id: Option<u64>) -> bool {
+    id.is_some() && lines.iter().any(|l| l.id == id)
 }
 
 /// A key no line of this page has had.
@@ -49,9 +56,10 @@ fn next_key() -> usize {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Replaces the lines with the stored conversation, followed by what is
-/// still waiting to be sent. Returns the ids of waiting lines that turn out
-/// to be stored already (their ack was lost), which are done.
+/// Replaces the lines with the stored conversation, keeping lines that
+/// arrived live after it was read (and answers still streaming), followed
+/// by what is still waiting to be sent. Returns the client ids of waiting
+/// lines that turn out to be stored already (their ack was lost): done.
 pub fn replace_with_history(
     lines: &mut Vec<BotLine>,
     history: Vec<BotHistoryEntry>,
@@ -61,9 +69,17 @@ pub fn replace_with_history(
         .iter()
         .filter_map(|entry| entry.client_id.clone())
         .collect();
+    let newest = history.iter().map(|entry| entry.id).max().unwrap_or(0);
+    let live: Vec<BotLine> = lines
+        .drain(..)
+        .filter(|l| {
+            l.sending.is_none() && (l.streaming.is_some() || l.id.is_some_and(|id| id > newest))
+        })
+        .collect();
     *lines = history
         .into_iter()
         .map(|entry| BotLine::from_history(next_key(), entry))
+        .chain(live)
         .collect();
     let mut done = Vec::new();
     for PendingForBot(input) in waiting {
@@ -93,22 +109,36 @@ pub fn remove_sending(lines: &mut Vec<BotLine>, client_id: &str) {
     lines.retain(|l| l.sending.as_deref() != Some(client_id));
 }
 
-/// Marks the user's line with `client_id` as stored by the server.
-pub fn mark_sent(lines: &mut [BotLine], client_id: &str) {
+/// Marks the user's line with `client_id` as stored by the server under `id`.
+pub fn mark_sent(lines: &mut [BotLine], client_id: &str, id: u64) {
     if let Some(line) = lines
         .iter_mut()
         .find(|l| l.sending.as_deref() == Some(client_id))
     {
         line.sending = None;
+        line.id = Some(id);
         line.revision += 1;
     }
 }
 
-pub fn push_user_line(lines: &mut Vec<BotLine>, text: String) {
+/// Adds what the user said in another tab (the server's echo), unless this
+/// page has it: as its own waiting line (then it is sent now), or already.
+pub fn push_echo(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
+    if let (Some(client_id), Some(id)) = (&update.client_id, update.id)
+        && lines
+            .iter()
+            .any(|l| l.sending.as_deref() == Some(client_id.as_str()))
+    {
+        return mark_sent(lines, client_id, id);
+    }
+    if has_id(lines, update.id) {
+        return;
+    }
     let key = next_key();
     lines.push(BotLine {
         key,
-        text,
+        text: update.message.text,
+        id: update.id,
         ..BotLine::default()
     });
 }
@@ -134,9 +164,16 @@ pub fn grow_bot_line(lines: &mut Vec<BotLine>, piece: BotStreamDelta) {
 /// streamed text in place, so the answer stays one message.
 pub fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
     let BotmasterUpdate {
-        message, stream_id, ..
+        message,
+        stream_id,
+        id,
+        ..
     } = update;
+    if has_id(lines, id) {
+        return;
+    }
     let mut line = finished_line(message);
+    line.id = id;
     let streamed = stream_id.and_then(|id| lines.iter_mut().find(|l| l.streaming == Some(id)));
     match streamed {
         Some(old) => {

@@ -137,9 +137,7 @@ impl Chat {
                 }
                 BOTMASTER_ECHO => {
                     if let Some(update) = args.first().and_then(bot_lines::botmaster_update) {
-                        bot_lines.update(|lines| {
-                            bot_lines::push_user_line(lines, update.message.text);
-                        });
+                        bot_lines.update(|lines| bot_lines::push_echo(lines, update));
                     }
                 }
                 BOT_STREAM => {
@@ -289,9 +287,9 @@ impl Chat {
                         chat.bot_lines
                             .update(|lines| bot_lines::remove_sending(lines, &client_id));
                     }
-                    Some(SendOutcome::Accepted { .. }) => {
+                    Some(SendOutcome::Accepted { id }) => {
                         chat.bot_lines
-                            .update(|lines| bot_lines::mark_sent(lines, &client_id));
+                            .update(|lines| bot_lines::mark_sent(lines, &client_id, id.0));
                     }
                     None => return Next::Pump,
                 }

@@ -16,6 +16,13 @@ pub struct BotmasterUpdate {
     /// finished text replaces what was streamed under this id.
     #[serde(default, rename = "streamId", skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<u64>,
+    /// The line's id in the stored conversation (1, 2, 3, … per user), so
+    /// a page can tell a line it already has from a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// On the echo of the user's own words: the client id it was sent with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// The user a message is for.
@@ -111,6 +118,9 @@ pub struct BotStreamDelta {
 /// [`crate::events::BOT_HISTORY`] sends the latest of them to a tab that connects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BotHistoryEntry {
+    /// The line's id in the stored conversation.
+    #[serde(default)]
+    pub id: u64,
     /// Whether the bot said it; otherwise the user did.
     pub from_bot: bool,
     /// What was said.
@@ -177,6 +187,8 @@ mod tests {
                 attachment: None,
             },
             stream_id: None,
+            id: Some(4),
+            client_id: None,
         };
         let json: serde_json::Value = serde_json::to_value(&update).unwrap();
         assert_eq!(json["message"]["text"], "Pick one");

@@ -172,6 +172,7 @@ fn history_entry(stored: &Stored) -> BotHistoryEntry {
             ..BotmasterMessage::default()
         });
     BotHistoryEntry {
+        id: stored.id,
         from_bot,
         message,
         client_id: stored.draft.client_id.clone(),
@@ -246,7 +247,10 @@ async fn record(
         // Said before (a resend): already echoed and asked.
         return None;
     }
-    let echo = json!({"sender": {"id": user.as_str()}, "message": {"text": said.text.as_str()}});
+    let mut echo = json!({"sender": {"id": user.as_str()}, "message": {"text": said.text.as_str()}, "id": id.0});
+    if let Some(client_id) = &said.client_id {
+        echo["client_id"] = json!(client_id.as_str());
+    }
     // The user's other tabs show what was said; the sending tab already does.
     if let Err(error) = io
         .to(room(user))
@@ -282,7 +286,8 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
     .await;
     let messages: Vec<BotmasterMessage> = replies.iter().map(BotReply::to_botmaster).collect();
     let lines = messages.iter().map(|m| (true, m.clone(), None)).collect();
-    if let Err(error) = store_lines(&hub.store, user, lines).await {
+    let stored = store_lines(&hub.store, user, lines).await;
+    if let Err(error) = stored {
         if streamed {
             // End the growing line, which would otherwise wait forever.
             let notice = BotmasterUpdate {
@@ -291,12 +296,16 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
                 },
                 message: BotReply::text(crate::bot::UNAVAILABLE).to_botmaster(),
                 stream_id: Some(stream),
+                id: None,
+                client_id: None,
             };
             let notice = serde_json::to_string(&notice).expect("plain data always serialises");
             let _ = io.to(room(user)).emit(BOTMASTER_MESSAGE, &notice).await;
         }
         return report_unsaved(io, room(user), &error).await;
     }
+    let ids = stored.map(|s| s.iter().map(|a| a.stored().id).collect::<Vec<_>>());
+    let ids = ids.unwrap_or_default();
     for (n, message) in messages.into_iter().enumerate() {
         let update = BotmasterUpdate {
             recipient: Recipient {
@@ -305,6 +314,8 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
             message,
             // The first message completes what was streamed, replacing it.
             stream_id: (streamed && n == 0).then_some(stream),
+            id: ids.get(n).copied(),
+            client_id: None,
         };
         let update = serde_json::to_string(&update).expect("plain data always serialises");
         if let Err(error) = io.to(room(user)).emit(BOTMASTER_MESSAGE, &update).await {
