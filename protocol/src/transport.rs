@@ -29,7 +29,9 @@ pub enum Transports {
     /// HTTP long-polling only, like `transports: ['polling']`.
     PollingOnly,
     /// WebSocket first; once a WebSocket fails before its handshake (a proxy
-    /// that blocks it, say), long-polling from then on. The default.
+    /// that blocks it, or a server that was away), long-polling with an
+    /// upgrade probe, as the JavaScript client does, so the connection is
+    /// back on WebSocket wherever WebSocket works. The default.
     #[default]
     WebSocketWithFallback,
     /// Long-polling first, then an upgrade to WebSocket when the server offers

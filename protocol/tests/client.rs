@@ -560,6 +560,25 @@ mod polling {
     }
 
     #[test]
+    fn after_falling_back_the_client_probes_websocket_and_returns_to_it() {
+        let mut client = client_over(protocol::Transports::WebSocketWithFallback);
+        client.connect(ms(0));
+        drain(&mut client);
+        // The server was away: the WebSocket failed, so the next attempt polls.
+        client.on_transport_closed(ms(10));
+        client.on_timeout(ms(1010));
+        let handshake = requests(&drain(&mut client))[0].clone();
+        let offers = r#"0{"sid":"eio1","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+        client.on_response(handshake.id, Ok(offers.to_owned()), ms(1020));
+        let out = drain(&mut client);
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::OpenProbe { query } if query.contains("sid=eio1"))),
+            "a probe for the upgrade: {out:?}"
+        );
+    }
+
+    #[test]
     fn a_websocket_lost_after_its_handshake_is_tried_again() {
         let mut client = client_over(protocol::Transports::WebSocketWithFallback);
         client.connect(ms(0));

@@ -29,7 +29,10 @@ pub fn MessageList() -> impl IntoView {
         oldest.track();
         if let (Some(list), Some(from_bottom)) = (list.get(), anchor.get_value()) {
             anchor.set_value(None);
-            list.set_scroll_top(list.scroll_height() - from_bottom);
+            // After the browser has laid out the new rows, or the height is the old one.
+            request_animation_frame(move || {
+                list.set_scroll_top(list.scroll_height() - from_bottom)
+            });
         }
     });
     let fetch_older = {

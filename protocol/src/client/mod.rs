@@ -226,9 +226,10 @@ pub struct Client {
     /// Ids for polling requests; never reused within a client.
     next_request: u64,
     /// Set once a WebSocket failed before its handshake, with
-    /// [`Transports::WebSocketWithFallback`]: use long-polling from then on.
+    /// [`Transports::WebSocketWithFallback`]: connect with long-polling and
+    /// probe an upgrade, until an upgrade succeeds.
     websocket_failed: bool,
-    /// An upgrade in progress, with [`Transports::PollingThenUpgrade`].
+    /// An upgrade in progress.
     probe: Option<upgrade::Probe>,
 }
 

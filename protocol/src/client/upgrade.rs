@@ -24,9 +24,17 @@ pub(super) enum Probe {
 }
 
 impl Client {
-    /// After a polling handshake that offers WebSocket: start probing it.
+    /// After a polling handshake that offers WebSocket: start probing it,
+    /// with [`Transports::PollingThenUpgrade`], and with
+    /// [`Transports::WebSocketWithFallback`] once it has fallen back (so a
+    /// WebSocket that failed only because the server was away comes back).
     pub(super) fn maybe_start_upgrade(&mut self, upgrades: &[String]) {
-        if self.config.transports == Transports::PollingThenUpgrade
+        let wanted = match self.config.transports {
+            Transports::PollingThenUpgrade => true,
+            Transports::WebSocketWithFallback => self.websocket_failed,
+            Transports::WebSocketOnly | Transports::PollingOnly => false,
+        };
+        if wanted
             && self.transport == Some(TransportKind::Polling)
             && upgrades.iter().any(|u| u == "websocket")
             && let Some(sid) = self.polling.sid.clone()
@@ -83,6 +91,8 @@ impl Client {
             .push_back(Output::SendProbe(engineio::Packet::Upgrade.encode()));
         self.out.push_back(Output::PromoteProbe);
         self.transport = Some(TransportKind::WebSocket);
+        // WebSocket works here after all: try it first next time.
+        self.websocket_failed = false;
         // Frames that waited go out now, first on the new transport.
         let waiting = self.polling.retire();
         for frame in waiting {
