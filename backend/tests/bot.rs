@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_server::Settings;
-use chat_server::bot::{BotError, BotReply, ChatBot};
+use chat_server::bot::{BotError, BotReply, ChatBot, Speaker};
 use serde_json::json;
 use shared::events::{BOT_MESSAGE, NEW_MESSAGE};
 use support::{TestClient, start};
@@ -19,7 +19,7 @@ struct MoodyBot;
 
 #[async_trait]
 impl ChatBot for MoodyBot {
-    async fn reply(&self, _sender: &str, message: &str) -> Result<Vec<BotReply>, BotError> {
+    async fn reply(&self, _speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError> {
         match message {
             "slow" => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;

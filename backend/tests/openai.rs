@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chat_server::Settings;
-use chat_server::bot::{BotReply, ChatBot, OpenAiBot, UNAVAILABLE};
+use chat_server::bot::{BotReply, ChatBot, OpenAiBot, Speaker, UNAVAILABLE};
 use chat_server::identity::UserId;
 use protocol::ClientConfig;
 use serde_json::{Value, json};
@@ -19,6 +19,15 @@ use support::{TestClient, start};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+
+const ANN: Speaker<'static> = Speaker {
+    conversation: "group:ann",
+    name: "ann",
+};
+const BOB: Speaker<'static> = Speaker {
+    conversation: "group:bob",
+    name: "bob",
+};
 
 /// What the fake server was asked, request by request.
 type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
@@ -142,7 +151,7 @@ async fn pieces_arrive_as_written_and_make_up_the_answer() {
     let (url, seen) = fake_openai().await;
     let bot = OpenAiBot::new(&url, "tiny-model", Some("sk-test".to_owned()));
     let (pieces, mut arriving) = mpsc::unbounded_channel();
-    let replies = bot.reply_streaming("ann", "hi", pieces).await.unwrap();
+    let replies = bot.reply_streaming(ANN, "hi", pieces).await.unwrap();
     assert_eq!(replies, [BotReply::text("Hello there")]);
     let mut streamed = Vec::new();
     while let Ok(piece) = arriving.try_recv() {
@@ -164,9 +173,9 @@ async fn pieces_arrive_as_written_and_make_up_the_answer() {
 async fn each_question_carries_the_conversation_so_far() {
     let (url, seen) = fake_openai().await;
     let bot = OpenAiBot::new(&url, "tiny-model", None);
-    bot.reply("ann", "hi").await.unwrap();
-    bot.reply("bob", "hi").await.unwrap();
-    bot.reply("ann", "how are you?").await.unwrap();
+    bot.reply(ANN, "hi").await.unwrap();
+    bot.reply(BOB, "hi").await.unwrap();
+    bot.reply(ANN, "how are you?").await.unwrap();
     let requests = seen.lock().unwrap().clone();
     assert_eq!(requests[0].0, None, "no key, no Authorization header");
     assert_eq!(
@@ -178,6 +187,15 @@ async fn each_question_carries_the_conversation_so_far() {
         ]),
         "ann's history only, never bob's"
     );
+    // The same name in a private conversation is another conversation.
+    let private = Speaker::new("user:ann", "ann");
+    bot.reply(private, "just between us").await.unwrap();
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(
+        requests[3].1["messages"],
+        json!([{"role": "user", "content": "just between us"}]),
+        "nothing from the group chat"
+    );
 }
 
 #[tokio::test]
@@ -185,11 +203,11 @@ async fn cut_off_streams_errors_and_silence_are_errors() {
     let (url, _) = fake_openai().await;
     let bot = OpenAiBot::new(&url, "m", None);
     for message in ["cut", "boom", "garbage"] {
-        assert!(bot.reply("ann", message).await.is_err(), "{message}");
+        assert!(bot.reply(ANN, message).await.is_err(), "{message}");
     }
     let nobody = OpenAiBot::new("http://127.0.0.1:9", "m", None);
-    assert!(nobody.reply("ann", "hi").await.is_err());
-    let silent = tokio::time::timeout(Duration::from_millis(300), bot.reply("ann", "silence"));
+    assert!(nobody.reply(ANN, "hi").await.is_err());
+    let silent = tokio::time::timeout(Duration::from_millis(300), bot.reply(ANN, "silence"));
     assert!(silent.await.is_err(), "never answers");
 }
 

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chat_server::Settings;
-use chat_server::bot::{BotReply, ChatBot, RasaBot, UNAVAILABLE};
+use chat_server::bot::{BotReply, ChatBot, RasaBot, Speaker, UNAVAILABLE};
 use serde_json::{Value, json};
 use shared::QuickReply;
 use shared::events::{BOT_MESSAGE, NEW_MESSAGE};
@@ -45,6 +45,11 @@ async fn webhook(Json(request): Json<Value>) -> Response {
     }
 }
 
+const ANN: Speaker<'static> = Speaker {
+    conversation: "group:ann",
+    name: "ann",
+};
+
 async fn fake_rasa() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -56,11 +61,11 @@ async fn fake_rasa() -> String {
 #[tokio::test]
 async fn text_images_and_buttons_come_back_in_order() {
     let bot = RasaBot::new(&fake_rasa().await);
-    let replies = bot.reply("ann", "hi").await.unwrap();
+    let replies = bot.reply(ANN, "hi").await.unwrap();
     assert_eq!(
         replies,
         [
-            BotReply::text("Hey ann, you said hi"),
+            BotReply::text("Hey group:ann, you said hi"),
             BotReply {
                 image: Some("http://127.0.0.1/cat.png".into()),
                 ..BotReply::default()
@@ -80,10 +85,10 @@ async fn text_images_and_buttons_come_back_in_order() {
 #[tokio::test]
 async fn errors_and_garbage_are_errors_not_replies() {
     let bot = RasaBot::new(&fake_rasa().await);
-    assert!(bot.reply("ann", "boom").await.is_err());
-    assert!(bot.reply("ann", "garbage").await.is_err());
+    assert!(bot.reply(ANN, "boom").await.is_err());
+    assert!(bot.reply(ANN, "garbage").await.is_err());
     let nobody = RasaBot::new("http://127.0.0.1:9");
-    assert!(nobody.reply("ann", "hi").await.is_err());
+    assert!(nobody.reply(ANN, "hi").await.is_err());
 }
 
 #[tokio::test]
@@ -96,7 +101,11 @@ async fn through_the_chat_a_failing_engine_is_only_unavailable() {
     let server = start(rasa, settings).await;
     let mut ann = TestClient::connect(&server).await;
     ann.emit(NEW_MESSAGE, json!({"user": "ann", "body": "hi"}));
-    assert_eq!(ann.next(BOT_MESSAGE).await["body"], "Hey ann, you said hi");
+    // Rasa gets the conversation as its sender: the group chat's, not a private one.
+    assert_eq!(
+        ann.next(BOT_MESSAGE).await["body"],
+        "Hey group:ann, you said hi"
+    );
     let rest_of_hi = [
         "Image: http://127.0.0.1/cat.png",
         "Shall we go on?",

@@ -20,13 +20,33 @@ pub use rasa::RasaBot;
 pub use reply::BotReply;
 pub use rules::RuleBot;
 
+/// Who the bot is answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Speaker<'a> {
+    /// The conversation, the same for every message of it: `group:<name>`
+    /// in the group chat, `user:<id>` in a private one. Engines that remember
+    /// (Rasa's sender id, the OpenAI history) key on it, so the group chat
+    /// and a private conversation never share context.
+    pub conversation: &'a str,
+    /// How to address the person: the display name, or the user id in a
+    /// private conversation.
+    pub name: &'a str,
+}
+
+impl<'a> Speaker<'a> {
+    /// `name`, speaking in `conversation`.
+    pub fn new(conversation: &'a str, name: &'a str) -> Self {
+        Self { conversation, name }
+    }
+}
+
 /// Something that answers chat messages, like the tutorial's `getResponse`.
 #[async_trait]
 pub trait ChatBot: Send + Sync + 'static {
-    /// The replies to `message` from `sender`, in the order they should be
+    /// The replies to `message` from `speaker`, in the order they should be
     /// shown; empty when the bot has nothing to say. The hub runs this off the
     /// message path and under a timeout, so a slow engine delays nobody else.
-    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<BotReply>, BotError>;
+    async fn reply(&self, speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError>;
 
     /// Like [`ChatBot::reply`], but sends the answer's text to `pieces` as
     /// it is written, for engines that produce it bit by bit. The returned
@@ -34,12 +54,12 @@ pub trait ChatBot: Send + Sync + 'static {
     /// this default, which sends no pieces.
     async fn reply_streaming(
         &self,
-        sender: &str,
+        speaker: Speaker<'_>,
         message: &str,
         pieces: mpsc::UnboundedSender<String>,
     ) -> Result<Vec<BotReply>, BotError> {
         drop(pieces);
-        self.reply(sender, message).await
+        self.reply(speaker, message).await
     }
 }
 
@@ -61,10 +81,10 @@ pub const UNAVAILABLE: &str = "The bot is unavailable right now; please try agai
 pub async fn ask(
     bot: &dyn ChatBot,
     timeout: Duration,
-    sender: &str,
+    speaker: Speaker<'_>,
     message: &str,
 ) -> Vec<BotReply> {
-    match tokio::time::timeout(timeout, bot.reply(sender, message)).await {
+    match tokio::time::timeout(timeout, bot.reply(speaker, message)).await {
         Ok(result) => answer_or_unavailable(result),
         Err(_) => {
             tracing::warn!(?timeout, "bot timed out");
@@ -80,7 +100,7 @@ pub async fn ask(
 pub async fn ask_streaming<F>(
     bot: &dyn ChatBot,
     idle: Duration,
-    sender: &str,
+    speaker: Speaker<'_>,
     message: &str,
     mut on_piece: impl FnMut(String) -> F,
 ) -> Vec<BotReply>
@@ -88,7 +108,7 @@ where
     F: Future<Output = ()>,
 {
     let (pieces, mut arriving) = mpsc::unbounded_channel();
-    let answer = bot.reply_streaming(sender, message, pieces);
+    let answer = bot.reply_streaming(speaker, message, pieces);
     tokio::pin!(answer);
     let mut deadline = Instant::now() + idle;
     loop {

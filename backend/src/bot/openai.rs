@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::sse::DataLines;
-use super::{BotError, BotReply, ChatBot, http};
+use super::{BotError, BotReply, ChatBot, Speaker, http};
 
 /// How many earlier messages (both sides) are sent with each question.
 const HISTORY_MESSAGES: usize = 20;
@@ -49,17 +49,18 @@ impl OpenAiBot {
 
 #[async_trait]
 impl ChatBot for OpenAiBot {
-    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<BotReply>, BotError> {
+    async fn reply(&self, speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError> {
         let (pieces, _ignored) = mpsc::unbounded_channel();
-        self.reply_streaming(sender, message, pieces).await
+        self.reply_streaming(speaker, message, pieces).await
     }
 
     async fn reply_streaming(
         &self,
-        sender: &str,
+        speaker: Speaker<'_>,
         message: &str,
         pieces: mpsc::UnboundedSender<String>,
     ) -> Result<Vec<BotReply>, BotError> {
+        let sender = speaker.conversation;
         let mut messages = self.conversations().history(sender);
         messages.push(json!({"role": "user", "content": message}));
         let request = json!({"model": self.model, "messages": messages, "stream": true});

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use shared::QuickReply;
 
-use super::{BotError, BotReply, ChatBot, http};
+use super::{BotError, BotReply, ChatBot, Speaker, http};
 
 /// A Rasa assistant behind its REST channel:
 /// `POST {url}/webhooks/rest/webhook` with `{"sender", "message"}`, answered
@@ -40,10 +40,11 @@ struct RasaButton {
 
 #[async_trait]
 impl ChatBot for RasaBot {
-    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<BotReply>, BotError> {
+    async fn reply(&self, speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError> {
+        // Rasa keeps a tracker per sender: one per conversation.
         let answer = http::post_json(
             &self.webhook,
-            &json!({"sender": sender, "message": message}),
+            &json!({"sender": speaker.conversation, "message": message}),
             None,
         )
         .await?;

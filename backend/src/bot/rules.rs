@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{BotError, BotReply, ChatBot};
+use super::{BotError, BotReply, ChatBot, Speaker};
 
 /// The tutorial's rule bot (`chatbot.js`), answer for answer: greet when the
 /// message says hello or hi, promise an answer to questions, and ask for one
@@ -10,8 +10,8 @@ pub struct RuleBot;
 
 #[async_trait]
 impl ChatBot for RuleBot {
-    async fn reply(&self, sender: &str, message: &str) -> Result<Vec<BotReply>, BotError> {
-        Ok(get_response(sender, message)
+    async fn reply(&self, speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError> {
+        Ok(get_response(speaker.name, message)
             .into_iter()
             .map(BotReply::text)
             .collect())
@@ -91,7 +91,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_trait_gives_the_same_answers() {
-        let replies = RuleBot.reply("ann", "hello there?").await.unwrap();
+        let speaker = Speaker::new("group:ann", "ann");
+        let replies = RuleBot.reply(speaker, "hello there?").await.unwrap();
         let texts: Vec<_> = replies.into_iter().map(|reply| reply.text).collect();
         assert_eq!(texts, get_response("ann", "hello there?"));
     }

@@ -23,7 +23,7 @@ use super::Hub;
 use super::rate_limit::TokenBucket;
 use super::refusal::Refusal;
 use super::sequencer::{RECENT, now};
-use crate::bot::BotReply;
+use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
 use crate::store::{Appended, Draft, Store, StoreError, Stored};
 
@@ -267,10 +267,12 @@ async fn record(
 async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody) {
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut streamed = false;
+    let conversation = room(user);
+    let speaker = Speaker::new(&conversation, user.as_str());
     let replies = crate::bot::ask_streaming(
         hub.bot.as_ref(),
         hub.bot_timeout,
-        user.as_str(),
+        speaker,
         question.as_str(),
         |delta| {
             streamed = true;

@@ -19,7 +19,7 @@ use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
 use super::refusal::Refusal;
-use crate::bot::{BotReply, ChatBot};
+use crate::bot::{BotReply, ChatBot, Speaker};
 use crate::store::{Appended, Draft, Store, StoreError, Stored};
 
 /// The group chat's room, in the store and in Socket.IO.
@@ -390,13 +390,10 @@ async fn ask_bot(
     message: ChatMessage,
     sequencer: mpsc::WeakSender<Job>,
 ) {
-    let replies = crate::bot::ask(
-        bot.as_ref(),
-        timeout,
-        message.user.as_str(),
-        message.body.as_str(),
-    )
-    .await;
+    let name = message.user.as_str();
+    let conversation = format!("{GROUP}:{name}");
+    let speaker = Speaker::new(&conversation, name);
+    let replies = crate::bot::ask(bot.as_ref(), timeout, speaker, message.body.as_str()).await;
     let replies: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
     if replies.is_empty() {
         return;
