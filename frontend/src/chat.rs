@@ -243,6 +243,7 @@ impl Chat {
             self.group_flight,
             NEW_MESSAGE,
             payload,
+            Chat::pump_group,
             move |chat, outcome| {
                 match outcome {
                     Some(SendOutcome::Rejected(refusal)) if refusal.code.is_retryable() => {
@@ -276,6 +277,7 @@ impl Chat {
             self.bot_flight,
             BOTMASTER_MESSAGE,
             Value::String(payload),
+            Chat::pump_bot,
             move |chat, outcome| {
                 let client_id = head.client_id().to_owned();
                 match outcome {
@@ -304,12 +306,14 @@ impl Chat {
     }
 
     /// Emits `payload` with an ack as delivery `flight`; `settle` decides
-    /// what comes next from the server's answer (`None`: no answer in time).
+    /// from the server's answer (`None`: no answer in time) whether `pump`
+    /// sends the next message now or after [`RETRY_DELAY`].
     fn deliver(
         &self,
         flight: StoredValue<Option<u64>>,
         event: &'static str,
         payload: Value,
+        pump: fn(&Chat),
         settle: impl FnOnce(&Chat, Option<SendOutcome>) -> Next + Send + 'static,
     ) {
         let number = self.deliveries.get_value() + 1;
@@ -324,13 +328,6 @@ impl Chat {
                 }
                 flight.set_value(None);
                 let outcome = answer.as_deref().and_then(first_arg::<SendOutcome>);
-                let pump = move |chat: &Chat| {
-                    if event == NEW_MESSAGE {
-                        chat.pump_group();
-                    } else {
-                        chat.pump_bot();
-                    }
-                };
                 match settle(&chat, outcome) {
                     Next::Pump => pump(&chat),
                     Next::RetryLater => leptos::task::spawn_local(async move {

@@ -59,7 +59,7 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
             };
             let store = hub.store.clone();
             let history =
-                tokio::task::spawn_blocking(move || recent(store.as_ref(), Some(before.0))).await;
+                tokio::task::spawn_blocking(move || recent(store.as_ref(), before.0)).await;
             match history {
                 Ok(Ok(history)) => {
                     if let Err(error) = ack.send(&history) {

@@ -349,20 +349,20 @@ fn missed(store: &dyn Store, last_id: Option<u64>, published: u64) -> Result<His
             more: false,
         });
     }
-    // Fresh, too far behind, or from before the history was wiped.
-    let mut history = recent(store, Some(published + 1))?;
+    // Fresh, too far behind, or from before the history was wiped: the
+    // latest published, replacing whatever the client had.
+    let mut history = recent(store, published + 1)?;
     history.reset = true;
     Ok(history)
 }
 
-/// Up to [`RECENT`] messages before `before` (the latest when `None`), as a
-/// list that replaces what the client had.
-pub(crate) fn recent(store: &dyn Store, before: Option<u64>) -> Result<History, StoreError> {
-    let messages = store.before(GROUP, before, RECENT)?;
+/// Up to [`RECENT`] messages before id `before`, oldest first.
+pub(crate) fn recent(store: &dyn Store, before: u64) -> Result<History, StoreError> {
+    let messages = store.before(GROUP, Some(before), RECENT)?;
     let more = messages.first().is_some_and(|first| first.id > 1);
     Ok(History {
         messages: messages.iter().map(chat_message).collect(),
-        reset: before.is_none(),
+        reset: false,
         more,
     })
 }
