@@ -6,6 +6,7 @@ pub mod bot;
 mod config;
 mod hub;
 pub mod identity;
+mod request_head;
 mod session;
 mod shutdown;
 pub mod store;
@@ -15,10 +16,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::ServiceExt as _;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 use tower_http::services::{ServeDir, ServeFile};
 
 pub use config::{Config, Engine, Settings, SetupError, StoreKind};
@@ -78,7 +81,9 @@ pub async fn run_with_bot(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
+    // Outside the router, so that axum's `OriginalUri` is made from the copy too.
+    let service = router.map_request(request_head::own_head);
+    axum::serve(listener, service.into_make_service())
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: disconnecting every socket");
