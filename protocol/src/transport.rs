@@ -1,6 +1,7 @@
 //! Which transport carries the session, and the bookkeeping of HTTP
 //! long-polling: at most one GET and one POST in flight, frames queued while
-//! a POST is out and sent together in the next one.
+//! a POST is out and sent together in the next ones, each POST within the
+//! server's `maxPayload`.
 
 /// The two Engine.IO transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,8 @@ impl PollRequest {
 pub(crate) struct Polling {
     /// The Engine.IO session id, known after the handshake GET.
     pub(crate) sid: Option<String>,
+    /// The largest body the server reads (the handshake's `maxPayload`).
+    pub(crate) max_payload: Option<usize>,
     get: Option<u64>,
     post: Option<u64>,
     /// Frames waiting for the next POST.
@@ -104,6 +107,7 @@ impl Polling {
     /// Forgets the session and every request in flight.
     pub(crate) fn reset(&mut self) {
         self.sid = None;
+        self.max_payload = None;
         self.get = None;
         self.post = None;
         self.outbox.clear();
@@ -154,19 +158,30 @@ impl Polling {
         Some(self.request(id, None))
     }
 
-    /// A POST of everything queued, if none is in flight and there is something to send.
+    /// A POST of what is queued, if none is in flight and there is something
+    /// to send: as many frames, in order, as fit in the server's
+    /// `maxPayload` (a server closes the session on a bigger body); the rest
+    /// waits for the next POST. A single frame over the limit still goes
+    /// alone, as with the JavaScript client: the server decides.
     pub(crate) fn next_post(&mut self, id: u64) -> Option<PollRequest> {
         if self.post.is_some() || self.sid.is_none() || self.outbox.is_empty() {
             return None;
         }
         self.post = Some(id);
+        let limit = self.max_payload.unwrap_or(usize::MAX);
         let mut body = String::new();
-        for (i, frame) in self.outbox.drain(..).enumerate() {
-            if i > 0 {
+        let mut taken = 0;
+        for frame in &self.outbox {
+            if taken > 0 {
+                if body.len() + RECORD_SEPARATOR.len_utf8() + frame.len() > limit {
+                    break;
+                }
                 body.push(RECORD_SEPARATOR);
             }
-            body.push_str(&frame);
+            body.push_str(frame);
+            taken += 1;
         }
+        self.outbox.drain(..taken);
         Some(self.request(id, Some(body)))
     }
 

@@ -438,10 +438,15 @@ mod polling {
 
     /// A polling client that has joined `/`; returns it with the id of its pending GET.
     fn joined() -> (Client, u64) {
+        joined_after(HANDSHAKE)
+    }
+
+    /// [`joined`], with the server's handshake given.
+    fn joined_after(handshake_frame: &str) -> (Client, u64) {
         let mut client = Client::new(polling_only(), 1);
         client.connect(ms(0));
         let handshake = requests(&drain(&mut client))[0].id;
-        client.on_response(handshake, Ok(HANDSHAKE.to_owned()), ms(0));
+        client.on_response(handshake, Ok(handshake_frame.to_owned()), ms(0));
         let out = drain(&mut client);
         let (post, get) = (requests(&out)[0].id, requests(&out)[1].id);
         client.on_response(post, Ok("ok".into()), ms(0));
@@ -506,6 +511,38 @@ mod polling {
             requests(&out)[0].body.as_deref(),
             Some("42[\"b\"]\u{1e}42[\"c\"]")
         );
+    }
+
+    #[test]
+    fn queued_frames_are_split_into_posts_within_the_servers_max_payload() {
+        let (mut client, _get) = joined_after(
+            r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":40}"#,
+        );
+        let names = ["a", "b", "c", "d", "e", "f", "g"];
+        for name in names {
+            client.emit(name, vec![]);
+        }
+        let big = "x".repeat(100);
+        client.emit(&big, vec![]);
+        let mut bodies = Vec::new();
+        loop {
+            let out = drain(&mut client);
+            let Some(post) = requests(&out).into_iter().find(|r| r.is_post()).cloned() else {
+                break;
+            };
+            bodies.push(post.body.clone().unwrap());
+            client.on_response(post.id, Ok("ok".into()), ms(1));
+        }
+        // `42["a"]` is 7 bytes: one alone (sent at once), then five fit in
+        // 40 bytes with their separators, then the last small one, then
+        // the frame that is over the limit by itself goes alone.
+        let frames: Vec<Vec<&str>> = bodies.iter().map(|b| b.split('\u{1e}').collect()).collect();
+        let counts: Vec<usize> = frames.iter().map(Vec::len).collect();
+        assert_eq!(counts, [1, 5, 1, 1]);
+        assert!(bodies[..3].iter().all(|b| b.len() <= 40), "{bodies:?}");
+        let mut expected: Vec<String> = names.iter().map(|n| format!(r#"42["{n}"]"#)).collect();
+        expected.push(format!(r#"42["{big}"]"#));
+        assert_eq!(frames.concat(), expected, "every frame once, in order");
     }
 
     #[test]

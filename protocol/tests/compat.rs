@@ -18,6 +18,10 @@ use tokio::sync::oneshot;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// The most both peers read per message or polling request: small, so that
+/// a test can exceed it without megabytes.
+const MAX_PAYLOAD: usize = 10_000;
+
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Node,
@@ -86,6 +90,7 @@ async fn start_node(port: u16, websocket: bool) -> Peer {
     let mut child = tokio::process::Command::new("node")
         .arg(fixture)
         .env("PORT", port.to_string())
+        .env("MAX_PAYLOAD", MAX_PAYLOAD.to_string())
         .env(
             "TRANSPORTS",
             if websocket {
@@ -128,7 +133,7 @@ impl std::fmt::Display for NotAuthorized {
 }
 
 async fn start_rust(port: u16, websocket: bool) -> Peer {
-    let builder = SocketIo::builder();
+    let builder = SocketIo::builder().max_payload(MAX_PAYLOAD as u64);
     let builder = if websocket {
         builder
     } else {
@@ -378,6 +383,31 @@ async fn a_server_without_websocket_is_reached_over_polling() {
             ("echo", vec![json!("through polling")]),
             "{kind:?}"
         );
+        peer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_burst_over_polling_is_posted_within_the_servers_max_payload() {
+    for kind in PEERS {
+        let mut peer = Peer::start(kind, 0).await;
+        let mut socket = connect(&peer, over(Transports::PollingOnly)).await.unwrap();
+        // Emitted at once, the 20 messages queue behind the first POST and
+        // weigh 40 KB together: four times what the server reads at once.
+        let messages: Vec<String> = (0..20)
+            .map(|n| format!("{n:02}{}", "é".repeat(1000)))
+            .collect();
+        for message in &messages {
+            socket.emit("echo", vec![json!(message)]);
+        }
+        for message in &messages {
+            let (name, args, _) = next_event(&mut socket).await;
+            assert_eq!(
+                (name.as_str(), args),
+                ("echo", vec![json!(message)]),
+                "{kind:?}"
+            );
+        }
         peer.stop().await;
     }
 }

@@ -499,6 +499,7 @@ impl Client {
                     );
                     self.ping_deadline = Some(now + self.ping_window);
                     self.polling.sid = Some(handshake.sid);
+                    self.polling.max_payload = Some(handshake.max_payload);
                     let join = Packet::connect(&self.config.namespace, self.config.auth.clone());
                     self.send_packet(&join);
                     self.phase = Phase::Joining { deadline };
