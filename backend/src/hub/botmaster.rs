@@ -27,9 +27,12 @@ use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
 use crate::store::{Appended, Draft, Store, StoreError, Stored};
 
+/// What every user's room is called before the user id.
+const ROOM_PREFIX: &str = "user:";
+
 /// The room of all of `user`'s sockets.
 pub(super) fn room(user: &UserId) -> String {
-    format!("user:{}", user.as_str())
+    format!("{ROOM_PREFIX}{}", user.as_str())
 }
 
 /// Joins `socket` to its user's room and listens for Botmaster messages.
@@ -261,6 +264,44 @@ async fn record(
         tracing::debug!(%error, "Botmaster echo incomplete");
     }
     Some(said.for_bot)
+}
+
+/// The private conversations whose latest line is the user's: a message
+/// stored and acknowledged, but never answered, because the server stopped
+/// before the bot's answer was stored, or the answer could not be stored.
+/// Read before the server takes connections, so nothing asked from now on
+/// is among them.
+pub(super) fn left_unanswered(store: &dyn Store) -> Vec<(UserId, MessageBody)> {
+    let left = match store.unanswered(ROOM_PREFIX, shared::BOT_NAME) {
+        Ok(left) => left,
+        Err(error) => {
+            tracing::error!(%error, "cannot look for unanswered private messages");
+            return Vec::new();
+        }
+    };
+    left.into_iter()
+        .filter_map(|stored| {
+            let id = stored.draft.room.strip_prefix(ROOM_PREFIX)?;
+            let user = UserId::parse(id).ok()?;
+            Some((user, MessageBody::from_store(stored.draft.body)))
+        })
+        .collect()
+}
+
+/// Answers `left` (see [`left_unanswered`]), one conversation after
+/// another, like any question: stored, then sent to the user's tabs that
+/// are open; the others find the answer in their history.
+pub(super) async fn answer_left_over(io: SocketIo, hub: Hub, left: Vec<(UserId, MessageBody)>) {
+    if left.is_empty() {
+        return;
+    }
+    tracing::info!(
+        conversations = left.len(),
+        "answering private messages left unanswered"
+    );
+    for (user, question) in left {
+        answer(&io, &hub, &user, &question).await;
+    }
 }
 
 /// Asks the bot, streams its answer to the user's tabs, stores it and sends it.

@@ -78,7 +78,7 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
         store: settings.store.clone(),
     };
     let builder = SocketIo::builder()
-        .with_state(hub)
+        .with_state(hub.clone())
         .max_payload(MAX_PAYLOAD_BYTES as u64)
         .ws_max_message_size(MAX_PAYLOAD_BYTES)
         .ws_max_frame_size(MAX_PAYLOAD_BYTES)
@@ -97,6 +97,9 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
         bot_timeout: settings.bot_timeout,
     };
     sequencer::start(queue, context);
+    // Read now, before any socket can connect and ask something new.
+    let left_over = botmaster::left_unanswered(settings.store.as_ref());
     io.ns("/", handlers::on_connect.with(identify::identify));
+    tokio::spawn(botmaster::answer_left_over(io.clone(), hub, left_over));
     (layer, io)
 }

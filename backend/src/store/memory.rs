@@ -78,6 +78,20 @@ impl Store for MemoryStore {
             .get(room)
             .map_or(0, |messages| messages.len() as u64))
     }
+
+    fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError> {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut left: Vec<Stored> = rooms
+            .messages
+            .iter()
+            .filter(|(room, _)| room.starts_with(prefix))
+            .filter_map(|(_, messages)| messages.last())
+            .filter(|latest| latest.draft.author != author)
+            .cloned()
+            .collect();
+        left.sort_by(|a, b| a.draft.room.cmp(&b.draft.room));
+        Ok(left)
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +107,11 @@ mod tests {
             client_id: client_id.map(str::to_owned),
             sent_at: 1,
         }
+    }
+
+    #[test]
+    fn finds_the_conversations_left_unanswered() {
+        crate::store::check_unanswered(&MemoryStore::default());
     }
 
     #[test]

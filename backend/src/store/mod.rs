@@ -91,4 +91,48 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
 
     /// The id of the room's latest message; 0 when it has none.
     fn latest_id(&self, room: &str) -> Result<u64, StoreError>;
+
+    /// The latest message of every room whose name starts with `prefix`,
+    /// where that message is not by `author`, ordered by room: the private
+    /// conversations the bot has yet to answer.
+    fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError>;
+}
+
+/// What every [`Store`] must do about [`Store::unanswered`], checked on each.
+#[cfg(test)]
+pub(crate) fn check_unanswered(store: &dyn Store) {
+    let line = |room: &str, author: &str, body: &str| Draft {
+        room: room.to_owned(),
+        author: author.to_owned(),
+        body: body.to_owned(),
+        extra: None,
+        client_id: None,
+        sent_at: 1,
+    };
+    store
+        .append(vec![
+            line("user:ann", "ann", "hello"),
+            line("user:bob", "bob", "hi"),
+            line("user:bob", "bot", "hi bob"),
+            line("user:ann", "bot", "hi ann"),
+            line("user:ann", "ann", "are you there?"),
+            line("user:cy", "cy", "first"),
+            line("user:cy", "cy", "second"),
+            line("group", "dee", "not a private room"),
+            line("user", "eve", "not a user's room either"),
+        ])
+        .unwrap();
+    let left: Vec<(String, u64, String)> = store
+        .unanswered("user:", "bot")
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.draft.room, s.id, s.draft.body))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            ("user:ann".to_owned(), 3, "are you there?".to_owned()),
+            ("user:cy".to_owned(), 2, "second".to_owned()),
+        ]
+    );
 }

@@ -130,6 +130,39 @@ impl Store for SqliteStore {
         let connection = self.connection();
         latest(&connection, room)
     }
+
+    fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError> {
+        let connection = self.connection();
+        // `substr` rather than LIKE, whose `_` and `%` a prefix could contain.
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT m.room, m.id, m.author, m.body, m.extra, m.client_id, m.sent_at
+                 FROM messages AS m
+                 JOIN (SELECT room, MAX(id) AS id FROM messages
+                       WHERE substr(room, 1, length(?1)) = ?1 GROUP BY room) AS latest
+                   ON m.room = latest.room AND m.id = latest.id
+                 WHERE m.author != ?2
+                 ORDER BY m.room",
+            )
+            .map_err(classify)?;
+        let rows = statement
+            .query_map(params![prefix, author], |row| {
+                let room: String = row.get(0)?;
+                Ok(Stored {
+                    id: row.get(1)?,
+                    draft: Draft {
+                        room,
+                        author: row.get(2)?,
+                        body: row.get(3)?,
+                        extra: row.get(4)?,
+                        client_id: row.get(5)?,
+                        sent_at: row.get(6)?,
+                    },
+                })
+            })
+            .map_err(classify)?;
+        rows.collect::<Result<_, _>>().map_err(classify)
+    }
 }
 
 fn latest(connection: &Connection, room: &str) -> Result<u64, StoreError> {
@@ -297,6 +330,12 @@ mod tests {
             .unwrap();
         assert!(matches!(elsewhere[0], Appended::New(_)));
         assert_eq!(store.latest_id("group").unwrap(), 1);
+    }
+
+    #[test]
+    fn finds_the_conversations_left_unanswered() {
+        let (_dir, store) = temp_db();
+        crate::store::check_unanswered(&store);
     }
 
     #[test]

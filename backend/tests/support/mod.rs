@@ -58,6 +58,7 @@ impl TestClient {
     }
 
     /// Emits `event` with one argument.
+    #[allow(dead_code, reason = "not every test file needs it")]
     pub fn emit(&self, event: &str, arg: Value) {
         self.0.emit(event, vec![arg]);
     }
