@@ -136,7 +136,7 @@ impl Store for SqliteStore {
         // `substr` rather than LIKE, whose `_` and `%` a prefix could contain.
         let mut statement = connection
             .prepare_cached(
-                "SELECT m.room, m.id, m.author, m.body, m.extra, m.client_id, m.sent_at
+                "SELECT m.id, m.author, m.body, m.extra, m.client_id, m.sent_at, m.room
                  FROM messages AS m
                  JOIN (SELECT room, MAX(id) AS id FROM messages
                        WHERE substr(room, 1, length(?1)) = ?1 GROUP BY room) AS latest
@@ -147,18 +147,7 @@ impl Store for SqliteStore {
             .map_err(classify)?;
         let rows = statement
             .query_map(params![prefix, author], |row| {
-                let room: String = row.get(0)?;
-                Ok(Stored {
-                    id: row.get(1)?,
-                    draft: Draft {
-                        room,
-                        author: row.get(2)?,
-                        body: row.get(3)?,
-                        extra: row.get(4)?,
-                        client_id: row.get(5)?,
-                        sent_at: row.get(6)?,
-                    },
-                })
+                read(&row.get::<_, String>(6)?, row)
             })
             .map_err(classify)?;
         rows.collect::<Result<_, _>>().map_err(classify)
