@@ -25,7 +25,7 @@ use super::refusal::Refusal;
 use super::sequencer::{RECENT, now};
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
-use crate::store::{Appended, Draft, Store, StoreError, Stored};
+use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
 
 /// What every user's room is called before the user id.
 const ROOM_PREFIX: &str = "user:";
@@ -204,10 +204,7 @@ async fn store_lines(
             sent_at,
         })
         .collect();
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || store.append(drafts))
-        .await
-        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
+    append_blocking(store, drafts).await
 }
 
 /// Tells `to` (a room) that what was said could not be saved.

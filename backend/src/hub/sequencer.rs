@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::refusal::Refusal;
 use crate::bot::{BotReply, ChatBot, Speaker};
-use crate::store::{Appended, Draft, Store, StoreError, Stored};
+use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
 
 /// The group chat's room, in the store and in Socket.IO.
 pub(crate) const GROUP: &str = "group";
@@ -222,10 +222,7 @@ async fn save(store: &Arc<dyn Store>, writes: Vec<Job>) -> Option<Step> {
     }
     let sent_at = now();
     let drafts = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
-    let store = store.clone();
-    let result = tokio::task::spawn_blocking(move || store.append(drafts))
-        .await
-        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())));
+    let result = append_blocking(store, drafts).await;
     Some(Step::Stored { writes, result })
 }
 

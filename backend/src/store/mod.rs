@@ -6,6 +6,8 @@
 mod memory;
 mod sqlite;
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 pub use memory::MemoryStore;
@@ -96,6 +98,18 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// where that message is not by `author`, ordered by room: the private
     /// conversations the bot has yet to answer.
     fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError>;
+}
+
+/// [`Store::append`] for async code: run on tokio's blocking threads, so a
+/// sync to disk never stalls the runtime; a panic there is a failure.
+pub(crate) async fn append_blocking(
+    store: &Arc<dyn Store>,
+    drafts: Vec<Draft>,
+) -> Result<Vec<Appended>, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.append(drafts))
+        .await
+        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
 }
 
 /// What every [`Store`] must do about [`Store::unanswered`], checked on each.
