@@ -95,6 +95,24 @@ test('HTML in a message is shown as text and never runs', async () => {
   await b.context().close();
 });
 
+test('a right-to-left override in a message cannot reorder the time beside it', async () => {
+  const a = await openChat(browser, server.url);
+  await sendFromForm(a, 'مريم', '\u202eevil text');
+  await expect(() => lines(a), (seen) => seen.some((l) => l.author === 'مريم'));
+  const line = a.getByTestId('message').filter({ hasText: 'مريم' }).first();
+  const isolation = await line.evaluate((li) => ['.author', '.body'].map((part) => {
+    const element = li.querySelector(part);
+    return [element.getAttribute('dir'), getComputedStyle(element).unicodeBidi];
+  }));
+  assert.deepEqual(isolation, [['auto', 'isolate'], ['auto', 'isolate']]);
+  assert.match(await line.locator('time').textContent(), /^\d{2}:\d{2}$/);
+  // The name rules refuse overrides in names outright.
+  await sendFromForm(a, 'ann\u202e', 'hello');
+  await expect(() => a.getByTestId('error').textContent().catch(() => ''), (text) => /invisible or text-direction/.test(text));
+  assert.deepEqual(a.problems, []);
+  await a.context().close();
+});
+
 test('the newest message is scrolled into view', async () => {
   const a = await openChat(browser, server.url);
   const b = await openChat(browser, server.url, { viewport: { width: 600, height: 360 } });

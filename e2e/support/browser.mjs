@@ -24,7 +24,8 @@ export function launch() {
 
 /**
  * Opens the chat at `url` in a new page and waits until it is connected.
- * Any JavaScript dialog (an injected alert) or page error fails the test.
+ * Any JavaScript dialog (an injected alert), page error or Content Security
+ * Policy violation fails the test.
  */
 export async function openChat(browser, url, { viewport = { width: 900, height: 700 } } = {}) {
   const context = await browser.newContext({ viewport });
@@ -35,6 +36,10 @@ export async function openChat(browser, url, { viewport = { width: 900, height: 
     await dialog.dismiss();
   });
   page.on('pageerror', (error) => page.problems.push(`page error: ${error.message}`));
+  // The server's Content-Security-Policy must let the page do all it does.
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) page.problems.push(`CSP: ${message.text()}`);
+  });
   await page.goto(url);
   await connected(page);
   return page;

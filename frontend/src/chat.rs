@@ -32,7 +32,8 @@ use crate::socket::{self, SocketHandle};
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to wait before sending again what the server asked to retry
-/// (rate limited, overloaded, or unable to store it just now).
+/// (rate limited, overloaded, or unable to store it just now), unless the
+/// server said how long.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// One message of the group conversation.
@@ -247,7 +248,7 @@ impl Chat {
             move |chat, outcome| {
                 match outcome {
                     Some(SendOutcome::Rejected(refusal)) if refusal.code.is_retryable() => {
-                        return Next::RetryLater;
+                        return Next::retry_after(&refusal);
                     }
                     Some(SendOutcome::Rejected(refusal)) => chat.error.set(Some(refusal.message)),
                     Some(SendOutcome::Accepted { .. }) => {
@@ -282,7 +283,7 @@ impl Chat {
                 let client_id = head.client_id().to_owned();
                 match outcome {
                     Some(SendOutcome::Rejected(refusal)) if refusal.code.is_retryable() => {
-                        return Next::RetryLater;
+                        return Next::retry_after(&refusal);
                     }
                     Some(SendOutcome::Rejected(refusal)) => {
                         chat.bot_error.set(Some(refusal.message));
@@ -307,7 +308,7 @@ impl Chat {
 
     /// Emits `payload` with an ack as delivery `flight`; `settle` decides
     /// from the server's answer (`None`: no answer in time) whether `pump`
-    /// sends the next message now or after [`RETRY_DELAY`].
+    /// sends the next message now or after a while.
     fn deliver(
         &self,
         flight: StoredValue<Option<u64>>,
@@ -330,8 +331,8 @@ impl Chat {
                 let outcome = answer.as_deref().and_then(first_arg::<SendOutcome>);
                 match settle(&chat, outcome) {
                     Next::Pump => pump(&chat),
-                    Next::RetryLater => leptos::task::spawn_local(async move {
-                        gloo_timers::future::sleep(RETRY_DELAY).await;
+                    Next::RetryLater(delay) => leptos::task::spawn_local(async move {
+                        gloo_timers::future::sleep(delay).await;
                         pump(&chat);
                     }),
                 }
@@ -448,8 +449,19 @@ impl Chat {
 enum Next {
     /// Send the next message of the outbox (or the same one again).
     Pump,
-    /// The server asked to try again later.
-    RetryLater,
+    /// The server asked to try again after this long.
+    RetryLater(Duration),
+}
+
+impl Next {
+    /// Retry when the refusal says, or after [`RETRY_DELAY`].
+    fn retry_after(refusal: &ChatError) -> Self {
+        Self::RetryLater(
+            refusal
+                .retry_after_ms
+                .map_or(RETRY_DELAY, Duration::from_millis),
+        )
+    }
 }
 
 /// Takes acknowledged messages out of the outbox: those that arrived

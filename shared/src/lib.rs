@@ -8,6 +8,7 @@
 mod botmaster;
 pub mod events;
 mod message;
+mod unicode_names;
 mod validation;
 
 pub use botmaster::{

@@ -181,6 +181,10 @@ pub struct ChatError {
     pub code: ErrorCode,
     /// What went wrong, for people. Never contains internal details.
     pub message: String,
+    /// For refusals that pass with time (`rate_limited`, `overloaded`): how
+    /// long to wait before sending again, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// The kinds of refusal a client can get.
@@ -214,6 +218,7 @@ impl From<ValidationError> for ChatError {
         Self {
             code: ErrorCode::Invalid,
             message: error.to_string(),
+            retry_after_ms: None,
         }
     }
 }

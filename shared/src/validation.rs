@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use crate::BOT_NAME;
+use crate::unicode_names;
 
 /// Longest display name, in characters, after trimming.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -29,9 +30,13 @@ pub enum ValidationError {
     /// The body holds a control character other than a line break or a tab.
     #[error("Your message cannot contain control characters")]
     BodyHasControl,
-    /// The name is the bot's, which nobody else may use.
+    /// The name is the bot's, or looks like it, which nobody else may use.
     #[error("The name {BOT_NAME} belongs to the bot")]
     ReservedName,
+    /// The name holds an invisible or direction-changing character
+    /// (Unicode category Cf: zero-width spaces, bidi overrides, ...).
+    #[error("Your name cannot contain invisible or text-direction characters")]
+    NameHasFormat,
     /// The client's message id is empty, too long, or has other characters
     /// than letters, digits, `_` and `-`.
     #[error("A message id has 1 to {MAX_CLIENT_ID_CHARS} letters, digits, _ or -")]
@@ -64,7 +69,9 @@ pub(crate) fn name(raw: &str) -> Result<&str, ValidationError> {
         Err(ValidationError::NameTooLong)
     } else if name.chars().any(char::is_control) {
         Err(ValidationError::NameHasControl)
-    } else if name.eq_ignore_ascii_case(BOT_NAME) {
+    } else if unicode_names::has_format_char(name) {
+        Err(ValidationError::NameHasFormat)
+    } else if name.eq_ignore_ascii_case(BOT_NAME) || unicode_names::looks_like(name, BOT_NAME) {
         Err(ValidationError::ReservedName)
     } else {
         Ok(name)

@@ -53,9 +53,9 @@ pub fn BotConversation() -> impl IntoView {
                             data-streaming=line.streaming.is_some().to_string()
                             data-state=if line.sending.is_some() { "sending" } else { "sent" }
                         >
-                            <strong class="author">{author}</strong>
+                            <strong class="author" dir="auto">{author}</strong>
                             {line.sending.is_some().then(|| view! { <span class="sent-at">"sending…"</span> })}
-                            <span class="body">{line.text}</span>
+                            <span class="body" dir="auto">{line.text}</span>
                             {image}
                         </li>
                     }

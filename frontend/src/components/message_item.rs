@@ -19,11 +19,11 @@ pub fn MessageItem(
     };
     view! {
         <li class=class data-testid="message" data-id=message.id.0>
-            <strong class="author">{message.user.as_str().to_owned()}</strong>
+            <strong class="author" dir="auto">{message.user.as_str().to_owned()}</strong>
             <time class="sent-at" datetime=full_time.clone() title=full_time>
                 {time::clock(message.sent_at)}
             </time>
-            <span class="body">{message.body.as_str().to_owned()}</span>
+            <span class="body" dir="auto">{message.body.as_str().to_owned()}</span>
         </li>
     }
 }
