@@ -7,15 +7,16 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 
 use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
-use crate::hub::RateLimit;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
+use crate::limits::{ConnectionLimits, Rates, TrustedProxies, TrustedProxy, raise_fd_limit};
 use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
 
 const DEFAULT_DIST: &str = "dist";
 const DEFAULT_DATA_DIR: &str = "data";
 const DEFAULT_BOT_TIMEOUT_MS: u64 = 10_000;
-const DEFAULT_MESSAGE_BURST: u32 = 10;
-const DEFAULT_MESSAGES_PER_SECOND: f64 = 2.0;
+/// 1 GiB: a default that stops a flood from filling the disk, far above
+/// what a chat writes (a million messages of 1 KB).
+const DEFAULT_STORE_MAX_KIB: u64 = 1024 * 1024;
 
 /// Command-line flags, each also read from the environment variable named
 /// beside it. Flags win over the environment.
@@ -39,12 +40,54 @@ pub struct Config {
     /// unavailable, in milliseconds. Default 10000.
     #[arg(long, env = "BOT_TIMEOUT_MS", default_value_t = DEFAULT_BOT_TIMEOUT_MS)]
     pub bot_timeout_ms: u64,
-    /// Messages a client may send in a burst before it is slowed down. Default 10.
-    #[arg(long, env = "MESSAGE_BURST", default_value_t = DEFAULT_MESSAGE_BURST)]
+    /// Messages a client (a user, or an anonymous address) may send in a
+    /// burst before it is slowed down; an address may send 4 times as many,
+    /// for several people behind it. Default 10.
+    #[arg(long, env = "MESSAGE_BURST", default_value_t = Rates::default().message_burst)]
     pub message_burst: u32,
     /// Messages per second a client may keep sending after a burst. Default 2.
-    #[arg(long, env = "MESSAGES_PER_SECOND", default_value_t = DEFAULT_MESSAGES_PER_SECOND)]
+    #[arg(long, env = "MESSAGES_PER_SECOND", default_value_t = Rates::default().messages_per_second)]
     pub messages_per_second: f64,
+    /// Requests for older messages a client may make in a burst. Default 20.
+    #[arg(long, env = "OLDER_BURST", default_value_t = Rates::default().older_burst)]
+    pub older_burst: u32,
+    /// Requests for older messages per second after a burst. Default 4.
+    #[arg(long, env = "OLDER_PER_SECOND", default_value_t = Rates::default().older_per_second)]
+    pub older_per_second: f64,
+    /// New Socket.IO sessions, and new user ids (`POST /api/session`), one
+    /// client address may open in a burst. Default 30.
+    #[arg(long, env = "CONNECT_BURST", default_value_t = Rates::default().connect_burst)]
+    pub connect_burst: u32,
+    /// New sessions and new user ids per second per address after a burst. Default 1.
+    #[arg(long, env = "CONNECTS_PER_SECOND", default_value_t = Rates::default().connects_per_second)]
+    pub connects_per_second: f64,
+    /// Bytes of messages one client may have stored per minute. Default 262144 (256 KiB).
+    #[arg(long, env = "STORE_BYTES_PER_MINUTE", default_value_t = Rates::default().store_bytes_per_minute)]
+    pub store_bytes_per_minute: u32,
+    /// Most open connections. Default 0: as many as the file-descriptor
+    /// limit allows (raised to its hard maximum at start), less an eighth
+    /// kept spare for refusals, `/healthz` and the server's own files.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+    /// Most open connections, and most Socket.IO sessions, from one client
+    /// address. Default 64.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = ConnectionLimits::default().max_per_address)]
+    pub max_connections_per_address: usize,
+    /// How long a request head may take to arrive, and a keep-alive
+    /// connection may sit idle, in milliseconds. Default 10000.
+    #[arg(long, env = "HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client, as
+    /// addresses or networks (`10.0.0.0/8`), comma-separated. Default none:
+    /// the header is ignored and the TCP peer is the client.
+    #[arg(long, env = "TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<TrustedProxy>,
+    /// Origins (`https://chat.example.com`) whose pages may open Socket.IO
+    /// sessions, comma-separated, besides the server's own. Default none
+    /// but `trunk serve`'s (`http://127.0.0.1:8080`, `http://localhost:8080`).
+    /// Clients that send no `Origin` (not browsers) are not affected.
+    #[arg(long, env = "ALLOWED_ORIGIN", value_delimiter = ',')]
+    pub allowed_origin: Vec<String>,
     /// Socket.IO transports to accept, comma-separated. Default both.
     #[arg(
         long,
@@ -59,8 +102,9 @@ pub struct Config {
     #[arg(long, env = "STORE", value_enum, default_value_t = StoreKind::Sqlite)]
     pub store: StoreKind,
     /// Stop accepting messages once the SQLite file reaches this many KiB;
-    /// senders are told their message could not be saved. Default 0, no limit.
-    #[arg(long, env = "STORE_MAX_KIB", default_value_t = 0)]
+    /// senders are told their message could not be saved. Default 1048576
+    /// (1 GiB); 0 for no limit.
+    #[arg(long, env = "STORE_MAX_KIB", default_value_t = DEFAULT_STORE_MAX_KIB)]
     pub store_max_kib: u64,
     /// Folder for the server's own files (the token secret, the history). Default `data`.
     #[arg(long, env = "DATA_DIR", default_value = DEFAULT_DATA_DIR)]
@@ -188,24 +232,47 @@ impl Config {
             path: self.data_dir.clone(),
             source,
         })?;
+        // Private conversations and the token secret: for the server's eyes only.
+        private(&self.data_dir);
         let secret = load_or_create_secret(&self.data_dir.join("secret"))?;
         let store: Arc<dyn Store> = match self.store {
             StoreKind::Sqlite => {
                 let limit = (self.store_max_kib > 0).then(|| self.store_max_kib * 1024);
-                Arc::new(SqliteStore::open_limited(
-                    &self.data_dir.join("chat.db"),
-                    limit,
-                )?)
+                let path = self.data_dir.join("chat.db");
+                let store = SqliteStore::open_limited(&path, limit)?;
+                for file in ["chat.db", "chat.db-wal", "chat.db-shm"] {
+                    let path = self.data_dir.join(file);
+                    if path.exists() {
+                        private(&path);
+                    }
+                }
+                Arc::new(store)
             }
             StoreKind::Memory => Arc::new(MemoryStore::default()),
+        };
+        let max_connections = match self.max_connections {
+            0 => raise_fd_limit(),
+            n => n,
         };
         Ok(Settings {
             dist: self.dist,
             bot_timeout: Duration::from_millis(self.bot_timeout_ms),
-            rate_limit: RateLimit {
-                burst: self.message_burst,
-                per_second: self.messages_per_second,
+            rates: Rates {
+                message_burst: self.message_burst,
+                messages_per_second: self.messages_per_second,
+                older_burst: self.older_burst,
+                older_per_second: self.older_per_second,
+                connect_burst: self.connect_burst,
+                connects_per_second: self.connects_per_second,
+                store_bytes_per_minute: self.store_bytes_per_minute,
             },
+            connections: ConnectionLimits {
+                max_connections,
+                max_per_address: self.max_connections_per_address,
+                header_read_timeout: Duration::from_millis(self.header_timeout_ms),
+            },
+            trusted_proxies: TrustedProxies::new(self.trusted_proxy),
+            allowed_origins: self.allowed_origin,
             polling: self.transports.contains(&Transport::Polling),
             websocket: self.transports.contains(&Transport::Websocket),
             signer: Signer::new(secret),
@@ -222,8 +289,15 @@ pub struct Settings {
     pub dist: PathBuf,
     /// How long the bot may take to answer. Default 10 s.
     pub bot_timeout: Duration,
-    /// How fast each client may send. Default: bursts of 10, then 2 per second.
-    pub rate_limit: RateLimit,
+    /// How fast each client may send, read, store and connect.
+    pub rates: Rates,
+    /// How many connections may be open, and how long a request head may take.
+    pub connections: ConnectionLimits,
+    /// Proxies whose `X-Forwarded-For` is believed. Default none.
+    pub trusted_proxies: TrustedProxies,
+    /// Origins besides the server's own whose pages may open sessions.
+    /// Default none (`trunk serve`'s are always allowed).
+    pub allowed_origins: Vec<String>,
     /// Accept HTTP long-polling. Default true.
     pub polling: bool,
     /// Accept WebSocket. Default true. With neither, both are accepted.
@@ -242,10 +316,10 @@ impl Default for Settings {
         Self {
             dist: PathBuf::from(DEFAULT_DIST),
             bot_timeout: Duration::from_millis(DEFAULT_BOT_TIMEOUT_MS),
-            rate_limit: RateLimit {
-                burst: DEFAULT_MESSAGE_BURST,
-                per_second: DEFAULT_MESSAGES_PER_SECOND,
-            },
+            rates: Rates::default(),
+            connections: ConnectionLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
+            allowed_origins: Vec::new(),
             polling: true,
             websocket: true,
             signer: Signer::new(random_secret()),
@@ -253,6 +327,28 @@ impl Default for Settings {
             store: Arc::new(MemoryStore::default()),
         }
     }
+}
+
+/// Takes away every permission of the group and of others on `path`
+/// (a folder becomes 0700, a file 0600 at most); the owner's are kept, so a
+/// file made read-only stays read-only. Unix only; a failure is logged.
+fn private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let made_private = std::fs::metadata(path).and_then(|meta| {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 == 0 {
+                return Ok(());
+            }
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+        });
+        if let Err(error) = made_private {
+            tracing::warn!(path = %path.display(), %error, "cannot make this private to the server");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn random_secret() -> Vec<u8> {

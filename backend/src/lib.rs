@@ -2,51 +2,61 @@
 //! service and [`run`] serves it until a shutdown signal, so tests start the
 //! real server on port 0.
 
+mod assets;
 pub mod bot;
+mod client_bundle;
 mod config;
+mod gate;
 mod hub;
 pub mod identity;
+pub mod limits;
 mod request_head;
+mod serve;
 mod session;
 mod shutdown;
 pub mod store;
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::ServiceExt as _;
+use axum::middleware;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
-use tower::ServiceExt as _;
-use tower_http::services::{ServeDir, ServeFile};
 
 pub use config::{Config, Engine, Settings, SetupError, StoreKind};
-pub use hub::RateLimit;
 pub use shutdown::shutdown_signal;
 
 use bot::ChatBot;
+use limits::RateLimits;
 
 /// Builds the router: `/socket.io` for the chat, `GET /healthz`,
 /// `POST /api/session` for a user id and its token, and the
-/// frontend bundle from `settings.dist` for every other path (unknown paths
-/// get `index.html`, so client-side routes survive a reload).
+/// frontend bundle from `settings.dist` for every other path (paths that
+/// name no file get `index.html`, so client-side routes survive a reload).
+/// Socket.IO and new sessions pass the [`gate`] first; the official
+/// browser client is at `/socket.io/socket.io.js`, as Node's server has it.
 ///
 /// The [`SocketIo`] handle is returned so the caller can close every
 /// connection at shutdown.
 pub fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, SocketIo) {
-    let (layer, io) = hub::layer(settings, bot);
+    let limits = Arc::new(RateLimits::new(&settings.rates));
+    let (layer, io) = hub::layer(settings, bot, limits.clone());
+    let gate = Arc::new(gate::Gate {
+        limits,
+        origins: settings.allowed_origins.clone(),
+    });
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route(
             "/api/session",
             post(session::create).with_state(settings.signer.clone()),
         )
-        .fallback_service(static_files(&settings.dist))
-        .layer(layer);
+        .merge(assets::router(&settings.dist))
+        .layer(layer)
+        .layer(middleware::from_fn(client_bundle::serve))
+        .layer(middleware::from_fn_with_state(gate, gate::check));
     (router, io)
 }
 
@@ -74,30 +84,27 @@ pub async fn run_with_bot(
         );
     }
     let (router, io) = app(&settings, bot);
-    tracing::info!(address = %listener.local_addr()?, "serving the chat");
-    // Chat frames are small and latency matters: never let Nagle hold them back.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    // Outside the router, so that axum's `OriginalUri` is made from the copy too.
-    let service = router.map_request(request_head::own_head);
-    axum::serve(listener, service.into_make_service())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: disconnecting every socket");
-            io.close().await;
-        })
-        .await
+    tracing::info!(
+        address = %listener.local_addr()?,
+        max_connections = settings.connections.max_connections,
+        per_address = settings.connections.max_per_address,
+        "serving the chat"
+    );
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: disconnecting every socket");
+        io.close().await;
+    };
+    serve::serve(
+        listener,
+        router,
+        &settings.connections,
+        settings.trusted_proxies.clone(),
+        shutdown,
+    )
+    .await
 }
 
 async fn healthz() -> &'static str {
     "ok"
-}
-
-fn static_files(dist: &Path) -> ServeDir<ServeFile> {
-    ServeDir::new(dist)
-        .precompressed_gzip()
-        .fallback(ServeFile::new(dist.join("index.html")))
 }

@@ -45,16 +45,23 @@ function unprivileged(dataDir) {
 
 /**
  * Runs chat-server and resolves once it listens.
- * @param {{port?: number, args?: string[], dataDir?: string, asNobody?: boolean}} options
+ * @param {{port?: number, args?: string[], dataDir?: string, asNobody?: boolean, fdLimit?: number}} options
  *   port 0 (default) lets the OS choose; dataDir defaults to a fresh temporary
- *   folder; asNobody runs the server as an unprivileged user.
+ *   folder; asNobody runs the server as an unprivileged user; fdLimit sets its
+ *   file-descriptor limit (soft and hard, like `ulimit -n`); dist is the folder
+ *   of pages to serve (the built bundle by default).
  */
-export async function startServer({ port = 0, args = [], dataDir = tempDataDir(), asNobody = false } = {}) {
+export async function startServer({ port = 0, args = [], dataDir = tempDataDir(), asNobody = false, fdLimit, dist = DIST } = {}) {
   if (!BIN || !DIST) {
     throw new Error('CHAT_SERVER_BIN and DIST_DIR must be set; run the tests with `cargo xtask test`');
   }
-  const [program, ...prefix] = asNobody ? unprivileged(dataDir) : [BIN];
-  const child = spawn(program, [...prefix, '--host', '127.0.0.1', '--port', String(port), '--dist', DIST, '--data-dir', dataDir, ...args], {
+  let [program, ...prefix] = asNobody ? unprivileged(dataDir) : [BIN];
+  if (fdLimit) {
+    // prlimit execs the server, so its PID is the server's.
+    prefix = [`--nofile=${fdLimit}:${fdLimit}`, '--', program, ...prefix];
+    program = 'prlimit';
+  }
+  const child = spawn(program, [...prefix, '--host', '127.0.0.1', '--port', String(port), '--dist', dist, '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', NO_COLOR: '1' },
   });
@@ -81,6 +88,7 @@ export async function startServer({ port = 0, args = [], dataDir = tempDataDir()
     url,
     dataDir,
     port: Number(new URL(url).port),
+    pid: child.pid,
     /** Whatever the server logged so far. */
     log: () => log,
     /** Whether the process is still running. */

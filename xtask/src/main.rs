@@ -10,6 +10,7 @@
 
 mod bench;
 mod command;
+mod compress;
 mod project;
 mod tasks;
 mod tools;

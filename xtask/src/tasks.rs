@@ -3,7 +3,7 @@
 use anyhow::bail;
 
 use crate::tools::{self, step};
-use crate::{command, project};
+use crate::{command, compress, project};
 
 /// Builds the bundle and serves the chat until Ctrl-C.
 pub fn run(server_flags: &[String]) -> anyhow::Result<()> {
@@ -111,6 +111,8 @@ pub fn test() -> anyhow::Result<()> {
                 "engines.test.mjs",
                 "durability.test.mjs",
                 "history.test.mjs",
+                "hostile.test.mjs",
+                "dropin.test.mjs",
             ])
             .current_dir(&e2e)
             .env(
@@ -139,7 +141,12 @@ pub fn test() -> anyhow::Result<()> {
 fn build_bundle() -> anyhow::Result<()> {
     tools::ensure_build_tools()?;
     step("building the wasm bundle (trunk build --release)");
-    command::run(command::new("trunk").args(["build", "--release"]))
+    command::run(command::new("trunk").args(["build", "--release"]))?;
+    let (wasm, brotli, gzip) = compress::precompress(&project::dist())?;
+    println!(
+        "wasm bundle: {wasm} bytes, {brotli} with brotli, {gzip} with gzip (precompressed in dist/)"
+    );
+    Ok(())
 }
 
 /// Test counts gathered from the runners' own summary lines.

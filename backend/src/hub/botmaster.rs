@@ -4,15 +4,14 @@
 //! room; the bot's replies reach all of them, and nobody else.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 use serde_json::{Value, json};
 use shared::events::{BOT_HISTORY, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
 use shared::{
     BotHistoryEntry, BotStreamDelta, BotmasterInput, BotmasterMessage, BotmasterUpdate, ChatError,
-    ClientMessageId, ErrorCode, MessageBody, MessageId, Recipient, SendOutcome,
+    ClientMessageId, MessageBody, MessageId, Recipient, SendOutcome,
 };
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -20,11 +19,12 @@ use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
 use super::Hub;
-use super::rate_limit::TokenBucket;
-use super::refusal::Refusal;
-use super::sequencer::{RECENT, now};
+use super::reads::Reads;
+use super::refusal::{Refusal, reject};
+use super::sequencer::{RECENT, keep_latest_page, now};
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
+use crate::limits::{Action, Client};
 use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
 
 /// What every user's room is called before the user id.
@@ -37,20 +37,15 @@ pub(super) fn room(user: &UserId) -> String {
 
 /// Joins `socket` to its user's room and listens for Botmaster messages.
 /// They are answered one after another, in the order the socket sent them,
-/// by a task that ends when the socket is gone; `bucket` is the socket's
-/// rate limit, shared with the group chat.
-pub(super) fn attach(
-    socket: &SocketRef,
-    io: SocketIo,
-    hub: Hub,
-    user: UserId,
-    bucket: Arc<Mutex<TokenBucket>>,
-) {
+/// by a task that ends when the socket is gone, under `client`'s limits,
+/// shared with the group chat.
+pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, client: Client) {
     let sid = socket.id;
     // A room of its own lets the worker leave this socket out of the echo
     // without holding the socket (which would keep it alive forever).
     socket.join([room(&user), sid.to_string()]);
-    tokio::spawn(send_history(socket.clone(), hub.store.clone(), room(&user)));
+    tokio::spawn(send_history(socket.clone(), hub.reads.clone(), room(&user)));
+    let limits = hub.limits.clone();
     // Two stages: what the user says is stored, acknowledged and echoed at
     // once, in order; the bot answers it after, one question at a time, so a
     // long answer never holds back the next acknowledgement.
@@ -74,18 +69,15 @@ pub(super) fn attach(
     socket.on(
         BOTMASTER_MESSAGE,
         move |socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender| -> Ready<()> {
-            let allowed = || {
-                bucket
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .try_take(Instant::now())
-            };
-            let verdict = text_of(data.ok()).and_then(|text| {
-                if allowed() {
-                    Ok(text)
-                } else {
-                    Err(ChatError::from(&Refusal::RateLimited))
-                }
+            let verdict = text_of(data.ok()).and_then(|said| {
+                let refused = |refusal: Refusal| ChatError::from(&refusal);
+                limits
+                    .check(Action::Message, &client)
+                    .map_err(|retry| refused(Refusal::RateLimited(retry)))?;
+                limits
+                    .store(&client, said.text.as_str().len())
+                    .map_err(|retry| refused(Refusal::StoreQuota(retry)))?;
+                Ok(said)
             });
             match verdict {
                 Ok(said) => {
@@ -95,7 +87,7 @@ pub(super) fn attach(
                 Err(error) => {
                     let _ = socket.emit(CHAT_ERROR, &error);
                     // Botmaster's client asks for no ack; then this does nothing.
-                    let _ = ack.send(&SendOutcome::Rejected(error));
+                    reject(ack, error);
                 }
             }
             ready(())
@@ -121,10 +113,7 @@ static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 /// client sends it, or the object itself; with `quick_reply.payload` when
 /// the user clicked a quick reply.
 fn text_of(data: Option<Value>) -> Result<Said, ChatError> {
-    let malformed = || ChatError {
-        code: ErrorCode::Malformed,
-        message: "A Botmaster message is a JSON object with a text field".to_owned(),
-    };
+    let malformed = || ChatError::from(&Refusal::MalformedBotmaster);
     let input: BotmasterInput = match data {
         Some(Value::String(json)) => serde_json::from_str(&json).map_err(|_| malformed())?,
         Some(object @ Value::Object(_)) => {
@@ -151,9 +140,15 @@ fn text_of(data: Option<Value>) -> Result<Said, ChatError> {
 }
 
 /// Sends a tab that connected the latest lines of the conversation.
-async fn send_history(socket: SocketRef, store: Arc<dyn Store>, room: String) {
-    let lines = tokio::task::spawn_blocking(move || store.before(&room, None, RECENT)).await;
-    let Ok(Ok(lines)) = lines else {
+async fn send_history(socket: SocketRef, reads: Reads, room: String) {
+    let lines = reads
+        .run(move |store| {
+            let mut lines = store.before(&room, None, RECENT)?;
+            keep_latest_page(&mut lines);
+            Ok(lines)
+        })
+        .await;
+    let Ok(lines) = lines else {
         tracing::error!("cannot read a private conversation");
         return;
     };
@@ -366,6 +361,8 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
 
 #[cfg(test)]
 mod tests {
+    use shared::ErrorCode;
+
     use super::*;
 
     #[test]

@@ -1,32 +1,32 @@
 use std::future::{Ready, ready};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
-use shared::events::{CHAT_ERROR, NEW_MESSAGE, OLDER};
-use shared::{
-    ChatError, ClientMessageId, MessageBody, NewMessage, OlderRequest, SendOutcome, UserName,
-};
+use shared::events::{NEW_MESSAGE, OLDER};
+use shared::{ChatError, ClientMessageId, MessageBody, NewMessage, OlderRequest, UserName};
 use socketioxide::ParserError;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::identify::Identity;
-use super::rate_limit::TokenBucket;
-use super::refusal::Refusal;
+use super::refusal::{Refusal, refuse, reject};
 use super::sequencer::{Overloaded, recent};
 use super::{Hub, botmaster};
+use crate::limits::{Action, Client};
 
-/// A socket joined: give it its own rate limit and listen for its messages.
+/// A socket joined: listen for its messages, under its client's limits.
 pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): State<Hub>) {
     tracing::debug!(sid = %socket.id, "connected");
-    let bucket = Arc::new(Mutex::new(TokenBucket::new(hub.rate_limit, Instant::now())));
-    let identity = socket.extensions.get::<Identity>();
-    if let Some(user) = identity.as_ref().and_then(|id| id.user.clone()) {
-        botmaster::attach(&socket, io, hub.clone(), user, bucket.clone());
+    let Some(identity) = socket.extensions.get::<Identity>() else {
+        // The connect middleware always sets it; without it nothing is known.
+        let _ = socket.disconnect();
+        return;
+    };
+    if let Some(user) = identity.client.user.clone() {
+        botmaster::attach(&socket, io, hub.clone(), user, identity.client.clone());
     }
     // The handler does its work before returning a finished future: socketioxide
     // calls handlers in the order messages arrive but runs their async bodies
     // as parallel tasks, and a chat must keep each sender's order.
+    let client = identity.client.clone();
     socket.on(
         NEW_MESSAGE,
         move |socket: SocketRef,
@@ -34,7 +34,7 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
               TryData(data): TryData<NewMessage>,
               ack: AckSender|
               -> Ready<()> {
-            match check(data, &bucket) {
+            match check(&hub, &client, data) {
                 Ok((valid, client_id)) => {
                     let published = hub.sequencer.publish(valid, client_id, socket.clone(), ack);
                     if let Err(Overloaded(ack)) = published {
@@ -46,69 +46,63 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
             ready(())
         },
     );
+    let client = identity.client.clone();
     socket.on(
         OLDER,
-        async |socket: SocketRef,
-               State(hub): State<Hub>,
-               TryData(request): TryData<OlderRequest>,
-               ack: AckSender| {
-            let Ok(OlderRequest { before }) = request else {
-                let error = ChatError::from(&Refusal::Malformed);
-                let _ = ack.send(&SendOutcome::Rejected(error));
-                return;
-            };
-            let store = hub.store.clone();
-            let history =
-                tokio::task::spawn_blocking(move || recent(store.as_ref(), before.0)).await;
-            match history {
-                Ok(Ok(history)) => {
-                    if let Err(error) = ack.send(&history) {
-                        tracing::debug!(sid = %socket.id, %error, "cannot send older messages");
-                    }
+        move |socket: SocketRef,
+              State(hub): State<Hub>,
+              TryData(request): TryData<OlderRequest>,
+              ack: AckSender| {
+            let client = client.clone();
+            async move {
+                let before = match request {
+                    Ok(OlderRequest { before }) => before,
+                    Err(_) => return reject(ack, ChatError::from(&Refusal::MalformedOlder)),
+                };
+                if let Err(retry) = hub.limits.check(Action::Older, &client) {
+                    return reject(ack, ChatError::from(&Refusal::RateLimited(retry)));
                 }
-                _ => {
-                    tracing::error!("cannot read older messages");
-                    let error = ChatError::from(&Refusal::Unavailable);
-                    let _ = ack.send(&SendOutcome::Rejected(error));
+                match hub.reads.run(move |store| recent(store, before.0)).await {
+                    Ok(history) => {
+                        if let Err(error) = ack.send(&history) {
+                            tracing::debug!(sid = %socket.id, %error, "cannot send older messages");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read older messages");
+                        reject(ack, ChatError::from(&Refusal::Unavailable));
+                    }
                 }
             }
         },
     );
     socket.on_disconnect(async |socket: SocketRef| {
         tracing::debug!(sid = %socket.id, "disconnected");
+        // Frees the session's place in its address's count now, not when
+        // the last handle to the socket goes.
+        socket.extensions.remove::<Identity>();
     });
     // After the handlers, so nothing the client sends meanwhile is missed: a
     // message it publishes before joining comes back in its history.
-    let last_id = identity.and_then(|id| id.last_id);
-    hub.sequencer.join(socket, last_id).await;
+    hub.sequencer.join(socket, identity.last_id).await;
 }
 
-/// Decides whether a message may be published: well-formed, valid, and
-/// within the sender's rate. Refused messages do not use up the rate.
+/// Decides whether a message may be published: well-formed, valid, within
+/// the sender's rate and its share of the store. Refused messages do not
+/// use up the rate.
 fn check(
+    hub: &Hub,
+    client: &Client,
     data: Result<NewMessage, ParserError>,
-    bucket: &Mutex<TokenBucket>,
 ) -> Result<((UserName, MessageBody), Option<ClientMessageId>), Refusal> {
     let message = data.map_err(|_| Refusal::Malformed)?;
-    let valid = message.validate()?;
+    let (user, body) = message.validate()?;
     let client_id = message.client_id()?;
-    let mut bucket = bucket.lock().unwrap_or_else(PoisonError::into_inner);
-    if bucket.try_take(Instant::now()) {
-        Ok((valid, client_id))
-    } else {
-        Err(Refusal::RateLimited)
-    }
-}
-
-/// Tells the sender, and only the sender, why its message was refused.
-pub(super) fn refuse(socket: &SocketRef, refusal: &Refusal, ack: AckSender) {
-    tracing::debug!(sid = %socket.id, %refusal, "message refused");
-    let error = ChatError::from(refusal);
-    if let Err(error) = socket.emit(CHAT_ERROR, &error) {
-        tracing::debug!(sid = %socket.id, %error, "cannot report a refusal");
-    }
-    // Sending does nothing when the client did not ask for an ack.
-    if let Err(error) = ack.send(&SendOutcome::Rejected(error)) {
-        tracing::debug!(sid = %socket.id, %error, "cannot send ack");
-    }
+    hub.limits
+        .check(Action::Message, client)
+        .map_err(Refusal::RateLimited)?;
+    hub.limits
+        .store(client, user.as_str().len() + body.as_str().len())
+        .map_err(Refusal::StoreQuota)?;
+    Ok(((user, body), client_id))
 }

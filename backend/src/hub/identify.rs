@@ -6,18 +6,25 @@
 //! `--insecure-trust-client-ids` for Botmaster's original clients. With
 //! neither, the socket is anonymous: the group chat works, Botmaster mode does not.
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
 use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
 use thiserror::Error;
 
 use super::Hub;
 use crate::identity::UserId;
+use crate::limits::{Client, ClientAddress, Slot};
 
 /// Who a socket is, stored in its extensions by [`identify`].
 #[derive(Debug, Clone)]
 pub(super) struct Identity {
-    /// The proven (or, with the insecure flag, claimed) user; `None` for anonymous sockets.
-    pub(super) user: Option<UserId>,
+    /// Where it connects from, and the proven (or, with the insecure flag,
+    /// claimed) user; no user for anonymous sockets.
+    pub(super) client: Client,
+    /// Its place among its address's sessions, given back when it goes.
+    pub(super) _session: Arc<Slot>,
     /// The id of the last group message the client has (`auth: {lastId}`),
     /// so it gets what it missed; `None` for a fresh client.
     pub(super) last_id: Option<u64>,
@@ -29,6 +36,15 @@ pub(super) enum Refused {
     /// The token is forged, expired by a new secret, or malformed.
     #[error("invalid session token")]
     BadToken,
+    /// `auth.token` is there but is not a string.
+    #[error("auth.token must be a string (the token from POST /api/session)")]
+    TokenNotString,
+    /// `auth.lastId` is there but is not a whole number.
+    #[error("auth.lastId must be a whole number (the id of the last message the client has)")]
+    LastIdNotNumber,
+    /// The address already holds as many sessions as one address may.
+    #[error("too many connections from your address; close some and try again")]
+    TooManySessions,
     /// `botmasterUserId` names someone else than the token.
     #[error("botmasterUserId does not match the session token")]
     Mismatch,
@@ -48,16 +64,45 @@ pub(super) async fn identify(
     let auth = auth.ok();
     let user = decide(
         &hub,
-        token(auth.as_ref()),
+        token(auth.as_ref())?,
         claimed_id(socket.req_parts().uri.query()),
     )?;
-    let last_id = auth.as_ref().and_then(|auth| auth.get("lastId")?.as_u64());
-    socket.extensions.insert(Identity { user, last_id });
+    let last_id = match auth.as_ref().and_then(|auth| auth.get("lastId")) {
+        None | Some(Value::Null) => None,
+        Some(id) => Some(id.as_u64().ok_or(Refused::LastIdNotNumber)?),
+    };
+    let address = client_address(&socket);
+    let session = hub
+        .sessions
+        .open(Some(address))
+        .map_err(|_| Refused::TooManySessions)?;
+    socket.extensions.insert(Identity {
+        client: Client { address, user },
+        _session: Arc::new(session),
+        last_id,
+    });
     Ok(())
 }
 
-fn token(auth: Option<&Value>) -> Option<String> {
-    auth?.get("token")?.as_str().map(str::to_owned)
+/// The client address the accept loop gave the request that opened the
+/// session; a server run without that loop (none today) counts everyone
+/// as one address.
+fn client_address(socket: &SocketRef) -> ClientAddress {
+    socket
+        .req_parts()
+        .extensions
+        .get::<ClientAddress>()
+        .copied()
+        .unwrap_or(ClientAddress::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+}
+
+/// `auth.token`: absent (or null) is anonymous; anything but a string is refused.
+fn token(auth: Option<&Value>) -> Result<Option<String>, Refused> {
+    match auth.and_then(|auth| auth.get("token")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(token)) => Ok(Some(token.clone())),
+        Some(_) => Err(Refused::TokenNotString),
+    }
 }
 
 /// `botmasterUserId` from the handshake's query string, as given.

@@ -4,7 +4,7 @@
 mod botmaster;
 mod handlers;
 mod identify;
-mod rate_limit;
+mod reads;
 mod refusal;
 mod sequencer;
 
@@ -14,14 +14,15 @@ use socketioxide::layer::SocketIoLayer;
 use std::time::Duration;
 
 use socketioxide::handler::ConnectHandler as _;
-use socketioxide::{SocketIo, TransportType};
+use socketioxide::{ParserConfig, SocketIo, TransportType};
 
 use crate::Settings;
 use crate::bot::ChatBot;
 use crate::identity::Signer;
+use crate::limits::{Counter, RateLimits};
 use crate::store::Store;
 
-pub use rate_limit::RateLimit;
+use reads::Reads;
 use sequencer::Sequencer;
 
 /// The largest Engine.IO payload (one WebSocket message, or one polling
@@ -34,14 +35,31 @@ const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// idle memory from 29.3 to 26.3 KiB per connection (chat-bench, 1,000 idle).
 const WS_READ_BUFFER_BYTES: usize = 1024;
 
-/// Packets the server may queue for one slow client before emits to it fail.
-const MAX_QUEUED_PACKETS: usize = 1024;
+/// Packets the server may queue for one slow client. Once they are queued,
+/// emits to it fail (it misses them) and at its next heartbeat (every 25 s)
+/// it is disconnected; it comes back and asks for what it missed. Each
+/// packet is bounded too (a message, or a page of history), so what one
+/// client that stops reading can hold is bounded in bytes.
+const MAX_QUEUED_PACKETS: usize = 256;
+
+/// Binary attachments a packet may announce. The chat has none; Socket.IO
+/// would otherwise buffer up to 10,000 of them (10 MB) per packet while
+/// waiting for the rest.
+const MAX_ATTACHMENTS: usize = 0;
+
+/// How long a new Engine.IO session may take to join the chat's namespace
+/// before it is closed (socketioxide's default is 45 s).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every handler shares. A cheap `Clone` handle with no lock inside.
 #[derive(Clone)]
 struct Hub {
-    /// How fast each client may send.
-    rate_limit: RateLimit,
+    /// How fast each client may send, read and store.
+    limits: Arc<RateLimits>,
+    /// Socket.IO sessions open per client address.
+    sessions: Counter,
+    /// Reads of the history, on a bounded number of threads.
+    reads: Reads,
     /// Where accepted messages go to be numbered and broadcast.
     sequencer: Sequencer,
     /// Checks the session tokens that prove user ids.
@@ -59,17 +77,23 @@ struct Hub {
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
-            .field("rate_limit", &self.rate_limit)
+            .field("limits", &self.limits)
             .field("trust_client_ids", &self.trust_client_ids)
             .finish_non_exhaustive()
     }
 }
 
 /// The Socket.IO layer with the hub's handlers on the main namespace.
-pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLayer, SocketIo) {
+pub(crate) fn layer(
+    settings: &Settings,
+    bot: Arc<dyn ChatBot>,
+    limits: Arc<RateLimits>,
+) -> (SocketIoLayer, SocketIo) {
     let (sequencer, queue) = Sequencer::new();
     let hub = Hub {
-        rate_limit: settings.rate_limit,
+        limits,
+        sessions: Counter::new(usize::MAX, settings.connections.max_per_address),
+        reads: Reads::new(settings.store.clone()),
         sequencer,
         signer: settings.signer.clone(),
         trust_client_ids: settings.trust_client_ids,
@@ -77,7 +101,12 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
         bot_timeout: settings.bot_timeout,
         store: settings.store.clone(),
     };
+    let parser = ParserConfig::common()
+        .max_incoming_binaries(MAX_ATTACHMENTS)
+        .max_incoming_binary_buf_size(MAX_PAYLOAD_BYTES);
     let builder = SocketIo::builder()
+        .with_parser(parser)
+        .connect_timeout(CONNECT_TIMEOUT)
         .with_state(hub.clone())
         .max_payload(MAX_PAYLOAD_BYTES as u64)
         .ws_max_message_size(MAX_PAYLOAD_BYTES)
@@ -92,6 +121,7 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
     let (layer, io) = builder.build_layer();
     let context = sequencer::Context {
         io: io.clone(),
+        reads: hub.reads.clone(),
         store: settings.store.clone(),
         bot,
         bot_timeout: settings.bot_timeout,
@@ -100,6 +130,23 @@ pub(crate) fn layer(settings: &Settings, bot: Arc<dyn ChatBot>) -> (SocketIoLaye
     // Read now, before any socket can connect and ask something new.
     let left_over = botmaster::left_unanswered(settings.store.as_ref());
     io.ns("/", handlers::on_connect.with(identify::identify));
+    tokio::spawn(forget_idle_clients(hub.limits.clone()));
     tokio::spawn(botmaster::answer_left_over(io.clone(), hub, left_over));
     (layer, io)
+}
+
+/// How often clients whose buckets have refilled are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Keeps the rate limits' memory to the clients active lately. Ends with
+/// the server (when the limits have no other owner).
+async fn forget_idle_clients(limits: Arc<RateLimits>) {
+    let limits = Arc::downgrade(&limits);
+    loop {
+        tokio::time::sleep(FORGET_EVERY).await;
+        match limits.upgrade() {
+            Some(limits) => limits.forget_idle(),
+            None => return,
+        }
+    }
 }

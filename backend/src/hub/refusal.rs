@@ -1,18 +1,35 @@
-use shared::{ChatError, ErrorCode, ValidationError};
+use shared::events::CHAT_ERROR;
+use shared::{ChatError, ErrorCode, SendOutcome, ValidationError};
+use socketioxide::extract::{AckSender, SocketRef};
 use thiserror::Error;
 
-/// Why the hub refused a message. Told to its sender only, never broadcast.
+use crate::limits::RetryAfter;
+
+/// Why the hub refused a message or a request. Told to its sender only,
+/// never broadcast.
 #[derive(Debug, Error)]
 pub(crate) enum Refusal {
-    /// The payload was not `{user, body}` with two strings.
+    /// The payload of `newmessage` was not `{user, body}` with two strings.
     #[error("A message must be an object with the text fields \"user\" and \"body\"")]
     Malformed,
+    /// The payload of `older` was not `{before}` with a message id.
+    #[error(
+        "A request for older messages must be an object {{\"before\": id}} with a whole number"
+    )]
+    MalformedOlder,
+    /// A Botmaster message was neither a JSON object with a text field nor
+    /// the string of one.
+    #[error("A Botmaster message is a JSON object with a text field (or the JSON string of one)")]
+    MalformedBotmaster,
     /// The fields broke a shared validation rule.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// The sender exceeded its rate limit.
-    #[error("You are sending messages too fast; wait a moment and try again")]
-    RateLimited,
+    #[error("You are sending too fast; try again in {} s", .0.seconds())]
+    RateLimited(RetryAfter),
+    /// The sender stored more than its share of the history lately.
+    #[error("You have sent a lot in the last minute; try again in {} s", .0.seconds())]
+    StoreQuota(RetryAfter),
     /// The server has more messages queued than it can take.
     #[error("The server is busy; try again in a moment")]
     Overloaded,
@@ -23,16 +40,40 @@ pub(crate) enum Refusal {
 
 impl From<&Refusal> for ChatError {
     fn from(refusal: &Refusal) -> Self {
-        let code = match refusal {
-            Refusal::Malformed => ErrorCode::Malformed,
-            Refusal::Invalid(_) => ErrorCode::Invalid,
-            Refusal::RateLimited => ErrorCode::RateLimited,
-            Refusal::Overloaded => ErrorCode::Overloaded,
-            Refusal::Unavailable => ErrorCode::Unavailable,
+        let (code, retry) = match refusal {
+            Refusal::Malformed | Refusal::MalformedOlder | Refusal::MalformedBotmaster => {
+                (ErrorCode::Malformed, None)
+            }
+            Refusal::Invalid(_) => (ErrorCode::Invalid, None),
+            Refusal::RateLimited(retry) | Refusal::StoreQuota(retry) => {
+                (ErrorCode::RateLimited, Some(retry.millis()))
+            }
+            Refusal::Overloaded => (ErrorCode::Overloaded, None),
+            Refusal::Unavailable => (ErrorCode::Unavailable, None),
         };
         Self {
             code,
             message: refusal.to_string(),
+            retry_after_ms: retry,
         }
+    }
+}
+
+/// Tells the sender, and only the sender, why its message was refused: a
+/// `chaterror` event, and the ack when the client asked for one.
+pub(crate) fn refuse(socket: &SocketRef, refusal: &Refusal, ack: AckSender) {
+    tracing::debug!(sid = %socket.id, %refusal, "message refused");
+    let error = ChatError::from(refusal);
+    if let Err(error) = socket.emit(CHAT_ERROR, &error) {
+        tracing::debug!(sid = %socket.id, %error, "cannot report a refusal");
+    }
+    reject(ack, error);
+}
+
+/// Answers a request's ack with a refusal; does nothing when the client did
+/// not ask for an ack.
+pub(crate) fn reject(ack: AckSender, error: ChatError) {
+    if let Err(error) = ack.send(&SendOutcome::Rejected(error)) {
+        tracing::debug!(%error, "cannot send ack");
     }
 }

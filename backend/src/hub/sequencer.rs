@@ -18,7 +18,8 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
-use super::refusal::Refusal;
+use super::reads::Reads;
+use super::refusal::{self, Refusal};
 use crate::bot::{BotReply, ChatBot, Speaker};
 use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
 
@@ -38,6 +39,16 @@ pub(crate) const RECENT: usize = 100;
 /// A client further behind than this gets the recent messages instead of
 /// everything it missed.
 const MAX_CATCH_UP: usize = 1000;
+
+/// Most bytes of message text (names and bodies) in one page of history,
+/// so a page is one bounded packet whatever the messages are: a client
+/// further behind than this gets the latest page and pages back with
+/// `older`.
+pub(crate) const PAGE_BYTES: usize = 128 * 1024;
+
+/// What a message adds to a page besides its name and body: the JSON keys,
+/// id, time and client id.
+const MESSAGE_OVERHEAD_BYTES: usize = 128;
 
 /// Something for the sequencer to do.
 enum Job {
@@ -82,6 +93,7 @@ pub(crate) struct Pending {
 /// What the sequencer works with.
 pub(crate) struct Context {
     pub(crate) io: SocketIo,
+    pub(crate) reads: Reads,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) bot: Arc<dyn ChatBot>,
     pub(crate) bot_timeout: Duration,
@@ -241,7 +253,7 @@ async fn publish(
             for job in writes {
                 match job {
                     Job::User { socket, ack, .. } => {
-                        super::handlers::refuse(&socket, &Refusal::Unavailable, ack);
+                        refusal::refuse(&socket, &Refusal::Unavailable, ack);
                     }
                     Job::Bot { replies } => {
                         tracing::warn!(count = replies.len(), "bot replies not stored, not sent");
@@ -313,13 +325,13 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
 
 /// Sends `socket` the messages it missed, then adds it to the room.
 async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>, published: u64) {
-    let store = context.store.clone();
-    let history =
-        tokio::task::spawn_blocking(move || missed(store.as_ref(), last_id, published)).await;
+    let history = context
+        .reads
+        .run(move |store| missed(store, last_id, published))
+        .await;
     let sent = match history {
-        Ok(Ok(history)) => socket.emit(HISTORY, &history).map_err(|e| e.to_string()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(panic) => Err(panic.to_string()),
+        Ok(history) => socket.emit(HISTORY, &history).map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
     };
     match sent {
         Ok(()) => socket.join(GROUP),
@@ -340,28 +352,62 @@ fn missed(store: &dyn Store, last_id: Option<u64>, published: u64) -> Result<His
     {
         let limit = usize::try_from(published - last_id).unwrap_or(MAX_CATCH_UP);
         let messages = store.after(GROUP, last_id, limit)?;
-        return Ok(History {
-            messages: messages.iter().map(chat_message).collect(),
-            reset: false,
-            more: false,
-        });
+        if page_bytes(&messages) <= PAGE_BYTES {
+            return Ok(History {
+                messages: messages.iter().map(chat_message).collect(),
+                reset: false,
+                more: false,
+            });
+        }
     }
-    // Fresh, too far behind, or from before the history was wiped: the
-    // latest published, replacing whatever the client had.
+    // Fresh, too far behind (in messages or in bytes), or from before the
+    // history was wiped: the latest published, replacing whatever the
+    // client had; it pages back with `older`.
     let mut history = recent(store, published + 1)?;
     history.reset = true;
     Ok(history)
 }
 
-/// Up to [`RECENT`] messages before id `before`, oldest first.
+/// Up to [`RECENT`] messages before id `before`, oldest first, the oldest
+/// left out where they would make the page bigger than [`PAGE_BYTES`].
 pub(crate) fn recent(store: &dyn Store, before: u64) -> Result<History, StoreError> {
-    let messages = store.before(GROUP, Some(before), RECENT)?;
+    let mut messages = store.before(GROUP, Some(before), RECENT)?;
+    keep_latest_page(&mut messages);
     let more = messages.first().is_some_and(|first| first.id > 1);
     Ok(History {
         messages: messages.iter().map(chat_message).collect(),
         reset: false,
         more,
     })
+}
+
+/// The bytes `messages` add to a page of history, roughly.
+fn page_bytes(messages: &[Stored]) -> usize {
+    messages.iter().map(message_bytes).sum()
+}
+
+fn message_bytes(stored: &Stored) -> usize {
+    stored.draft.author.len()
+        + stored.draft.body.len()
+        + stored.draft.extra.as_ref().map_or(0, String::len)
+        + MESSAGE_OVERHEAD_BYTES
+}
+
+/// Drops the oldest of `messages` (oldest first) until they fit in a page;
+/// the latest one is always kept.
+pub(crate) fn keep_latest_page(messages: &mut Vec<Stored>) {
+    let mut bytes = 0;
+    let fitting = messages
+        .iter()
+        .rev()
+        .take_while(|stored| {
+            bytes += message_bytes(stored);
+            bytes <= PAGE_BYTES
+        })
+        .count()
+        .max(1);
+    let drop = messages.len().saturating_sub(fitting);
+    messages.drain(..drop);
 }
 
 /// A stored group message as clients see it.
