@@ -313,6 +313,75 @@ describe('one attacker among users', () => {
   });
 });
 
+describe('output and storage', () => {
+  // Seeding 1,100 long messages needs the message limits out of the way;
+  // everything under test keeps its default.
+  let server;
+  before(async () => {
+    server = await startServer({ args: ['--message-burst', '100000', '--messages-per-second', '100000', '--store-bytes-per-minute', '100000000'] });
+  });
+  after(async () => { await server?.stop(); });
+
+  test('clients far behind that stop reading cost a bounded page each, not everything they missed', async () => {
+    const { socket: seeder } = await connect(server.url, { transports: ['websocket'], localAddress: '127.0.0.20' });
+    const body = 'x'.repeat(1900);
+    for (let i = 0; i < 1100; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, k) => send(seeder, { user: 'seed', body: `${i + k} ${body}` })));
+    }
+    seeder.close();
+    const result = await underAttack(server, 'far behind, not reading', async () => {
+      const wsUrl = `${server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`;
+      const sockets = await Promise.all(Array.from({ length: 100 }, (_, i) => new Promise((resolve) => {
+        const ws = new WebSocket(wsUrl, { localAddress: `127.0.0.${21 + (i % 4)}` });
+        ws.on('error', () => {});
+        ws.on('open', () => {
+          ws.send('40{"lastId":1}');
+          // Then never read again: the kernel buffers fill, then the server's queue.
+          ws._socket.pause();
+          resolve(ws);
+        });
+      })));
+      await sleep(3000);
+      for (const ws of sockets) ws.terminate();
+      return { clients: sockets.length };
+    });
+    assert.equal(result.clients, 100);
+    // A client that does read gets the latest page, marked as a reset, and pages back.
+    const { socket, inbox } = await connect(server.url, { transports: ['websocket'], auth: { lastId: 1 } });
+    const [history] = await inbox.take('history');
+    socket.close();
+    assert.equal(history.reset, true);
+    assert.equal(history.more, true);
+    const bytes = JSON.stringify(history).length;
+    assert.ok(bytes <= 140_000, `one page is bounded: ${bytes} bytes, ${history.messages.length} messages`);
+  });
+
+  test("a client that writes much is stopped by its storage allowance", async () => {
+    const own = await startServer({ args: ['--message-burst', '1000', '--messages-per-second', '1000', '--store-bytes-per-minute', '40000'] });
+    try {
+      const result = await underAttack(own, 'storage flood', async () => {
+        const { socket } = await connect(own.url, { transports: ['websocket'], localAddress: '127.0.0.30' });
+        const body = 'y'.repeat(1990);
+        const acks = [];
+        for (let i = 0; i < 100; i += 1) acks.push(await send(socket, { user: 'writer', body: `${i} ${body}` }));
+        socket.close();
+        const refused = acks.filter((a) => a.rejected?.code === 'rate_limited');
+        return {
+          accepted: acks.filter((a) => a.accepted).length,
+          refused: refused.length,
+          message: refused[0]?.rejected.message,
+          retryAfterMs: refused[0]?.rejected.retry_after_ms,
+        };
+      });
+      assert.ok(result.accepted <= 20, `about 40 KB stored: ${result.accepted} messages of 2 KB`);
+      assert.match(result.message, /a lot in the last minute/);
+      assert.ok(result.retryAfterMs > 0);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe('file descriptors', () => {
   let server;
   before(async () => { server = await startServer({ fdLimit: 1024 }); });
