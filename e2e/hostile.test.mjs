@@ -170,7 +170,7 @@ describe('one attacker among users', () => {
     assert.equal(result.stillOpen, 0, 'every socket announcing attachments was closed');
   });
 
-  test('slowloris: an unfinished request head is cut off after the header timeout', async () => {
+  test('slowloris: an unfinished request head, and an idle keep-alive connection, are cut off after the header timeout', async () => {
     const result = await underAttack(server, 'slowloris', async () => {
       const partial = await tcp(server.port, '127.0.0.2');
       partial.write('GET / HT');
@@ -178,12 +178,17 @@ describe('one attacker among users', () => {
       dripping.write('GET / HTTP/1.1\r\nHost: x\r\n');
       const drip = setInterval(() => dripping.write(`X-Drip-${Date.now()}: 1\r\n`), 2000);
       const idle = await tcp(server.port, '127.0.0.4');
-      const [a, b, c] = await Promise.all([
+      // A keep-alive connection that asked once and then sits idle.
+      const kept = await tcp(server.port, '127.0.0.4');
+      kept.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      kept.resume(); // read the answer, so its end is seen
+      const [a, b, c, d] = await Promise.all([
         closedWithin(partial, 13_000), closedWithin(dripping, 13_000), closedWithin(idle, 13_000),
+        closedWithin(kept, 13_000),
       ]);
       clearInterval(drip);
-      for (const s of [partial, dripping, idle]) s.destroy();
-      return { partialHeadMs: a, drippingHeadMs: b, silentMs: c };
+      for (const s of [partial, dripping, idle, kept]) s.destroy();
+      return { partialHeadMs: a, drippingHeadMs: b, silentMs: c, idleKeepAliveMs: d };
     });
     for (const [what, ms] of Object.entries(result)) {
       assert.ok(ms !== null && ms <= 12_500, `${what}: closed after ${ms} ms (default timeout 10 s)`);
