@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::Hub;
 use super::reads::Reads;
-use super::refusal::{Refusal, reject};
+use super::refusal::{Refusal, refuse};
 use super::sequencer::{RECENT, keep_latest_page, now};
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
@@ -70,13 +70,12 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
         BOTMASTER_MESSAGE,
         move |socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender| -> Ready<()> {
             let verdict = text_of(data.ok()).and_then(|said| {
-                let refused = |refusal: Refusal| ChatError::from(&refusal);
                 limits
                     .check(Action::Message, &client)
-                    .map_err(|retry| refused(Refusal::RateLimited(retry)))?;
+                    .map_err(Refusal::RateLimited)?;
                 limits
                     .store(&client, said.text.as_str().len())
-                    .map_err(|retry| refused(Refusal::StoreQuota(retry)))?;
+                    .map_err(Refusal::StoreQuota)?;
                 Ok(said)
             });
             match verdict {
@@ -84,11 +83,8 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
                     // The worker only stops when this handler is dropped with the socket.
                     let _ = queue.send((said, ack));
                 }
-                Err(error) => {
-                    let _ = socket.emit(CHAT_ERROR, &error);
-                    // Botmaster's client asks for no ack; then this does nothing.
-                    reject(ack, error);
-                }
+                // Botmaster's client asks for no ack; then only the event is sent.
+                Err(refusal) => refuse(&socket, &refusal, ack),
             }
             ready(())
         },
@@ -112,26 +108,26 @@ static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 /// Reads a Botmaster message: a JSON string `{"text"}` as Botmaster's
 /// client sends it, or the object itself; with `quick_reply.payload` when
 /// the user clicked a quick reply.
-fn text_of(data: Option<Value>) -> Result<Said, ChatError> {
-    let malformed = || ChatError::from(&Refusal::MalformedBotmaster);
+fn text_of(data: Option<Value>) -> Result<Said, Refusal> {
     let input: BotmasterInput = match data {
-        Some(Value::String(json)) => serde_json::from_str(&json).map_err(|_| malformed())?,
-        Some(object @ Value::Object(_)) => {
-            serde_json::from_value(object).map_err(|_| malformed())?
+        Some(Value::String(json)) => {
+            serde_json::from_str(&json).map_err(|_| Refusal::MalformedBotmaster)?
         }
-        _ => return Err(malformed()),
+        Some(object @ Value::Object(_)) => {
+            serde_json::from_value(object).map_err(|_| Refusal::MalformedBotmaster)?
+        }
+        _ => return Err(Refusal::MalformedBotmaster),
     };
-    let text = MessageBody::parse(&input.text).map_err(ChatError::from)?;
+    let text = MessageBody::parse(&input.text)?;
     let for_bot = match input.quick_reply {
-        Some(choice) => MessageBody::parse(&choice.payload).map_err(ChatError::from)?,
+        Some(choice) => MessageBody::parse(&choice.payload)?,
         None => text.clone(),
     };
     let client_id = input
         .client_id
         .as_deref()
         .map(ClientMessageId::parse)
-        .transpose()
-        .map_err(ChatError::from)?;
+        .transpose()?;
     Ok(Said {
         text,
         for_bot,
@@ -365,6 +361,11 @@ mod tests {
 
     use super::*;
 
+    /// The code a client is told for a refused message.
+    fn code(said: Result<Said, Refusal>) -> ErrorCode {
+        ChatError::from(&said.unwrap_err()).code
+    }
+
     #[test]
     fn botmasters_json_string_and_plain_objects_are_read() {
         let said = text_of(Some(json!("{\"text\":\"Hey there botmaster!\"}"))).unwrap();
@@ -388,11 +389,9 @@ mod tests {
         assert_eq!(said.text.as_str(), "Yes");
         assert_eq!(said.for_bot.as_str(), "/affirm");
         assert_eq!(
-            text_of(Some(
+            code(text_of(Some(
                 json!({"text": "Yes", "quick_reply": {"payload": " "}})
-            ))
-            .unwrap_err()
-            .code,
+            ))),
             ErrorCode::Invalid
         );
     }
@@ -407,13 +406,13 @@ mod tests {
             Some(json!("{\"text\":5}")),
         ] {
             assert_eq!(
-                text_of(data.clone()).unwrap_err().code,
+                code(text_of(data.clone())),
                 ErrorCode::Malformed,
                 "{data:?}"
             );
         }
         assert_eq!(
-            text_of(Some(json!({"text": "  "}))).unwrap_err().code,
+            code(text_of(Some(json!({"text": "  "})))),
             ErrorCode::Invalid
         );
     }
