@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startServer } from './support/server.mjs';
-import { launch } from './support/browser.mjs';
+import { launch, openPage } from './support/browser.mjs';
 import { expect } from './support/expect.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -21,19 +21,7 @@ let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-/** A page at `url` that records page errors and policy violations. */
-async function open(url) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.problems = [];
-  page.on('pageerror', (error) => page.problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) page.problems.push(`CSP: ${message.text()}`);
-  });
-  page.on('dialog', async (dialog) => { page.problems.push(`dialog: ${dialog.message()}`); await dialog.dismiss(); });
-  await page.goto(url);
-  return page;
-}
+const open = (url) => openPage(browser, url);
 
 describe('the official client bundle', () => {
   let server;

@@ -23,11 +23,11 @@ export function launch() {
 }
 
 /**
- * Opens the chat at `url` in a new page and waits until it is connected.
- * Any JavaScript dialog (an injected alert), page error or Content Security
- * Policy violation fails the test.
+ * Opens `url` in a new page that collects, in `page.problems`, every
+ * JavaScript dialog (an injected alert), page error and Content Security
+ * Policy violation (the server's policy must let the page do all it does).
  */
-export async function openChat(browser, url, { viewport = { width: 900, height: 700 } } = {}) {
+export async function openPage(browser, url, { viewport = { width: 900, height: 700 } } = {}) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.problems = [];
@@ -36,11 +36,16 @@ export async function openChat(browser, url, { viewport = { width: 900, height: 
     await dialog.dismiss();
   });
   page.on('pageerror', (error) => page.problems.push(`page error: ${error.message}`));
-  // The server's Content-Security-Policy must let the page do all it does.
   page.on('console', (message) => {
     if (/Content Security Policy/i.test(message.text())) page.problems.push(`CSP: ${message.text()}`);
   });
   await page.goto(url);
+  return page;
+}
+
+/** Opens the chat at `url` (see [openPage]) and waits until it is connected. */
+export async function openChat(browser, url, options = {}) {
+  const page = await openPage(browser, url, options);
   await connected(page);
   return page;
 }
