@@ -114,8 +114,11 @@ describe('with --insecure-trust-client-ids, Botmaster\'s original client works u
       // A new tab gets the conversation from the history: the line once, the answer once.
       const tab3 = botmasterClient(server.url, 'resender');
       await connected(tab3);
-      const [history] = await tab3.inbox.take('bothistory');
+      const [raw] = await tab3.inbox.take('bothistory');
       tab3.socket.close();
+      // A user who speaks in JSON strings gets the history as one too.
+      assert.equal(typeof raw, 'string');
+      const history = JSON.parse(raw);
       assert.deepEqual(history.map((line) => [line.from_bot, line.message.text]), [
         [false, 'only once, please'],
         [true, NO_QUESTION],

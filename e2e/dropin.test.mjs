@@ -1,10 +1,12 @@
 // chat-server as a drop-in for Node's socket.io server: it serves the
 // official browser client at /socket.io/socket.io.js, and the pages written
 // for the tutorial's server and for Botmaster, exactly as the seeds print
-// them (e2e/fixtures/seed-pages), chat with it unchanged in Chromium.
+// them (e2e/fixtures/seed-pages), and the page of the published Botmaster
+// 3's own Readme, chat with it unchanged in Chromium.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -128,6 +130,64 @@ describe("Botmaster's page", () => {
       assert.deepEqual(await bot(page), ['Hello, wantedUserId!', 'We will be right with you to answer your question.']);
     }
     assert.deepEqual(await a.locator('#messages .user-message').allTextContents(), ['hello bot?']);
+    assert.deepEqual([...a.problems, ...b.problems], []);
+    await a.context().close();
+    await b.context().close();
+  });
+});
+
+/**
+ * The page of botmaster-socket.io's own Readme (the npm package, pinned in
+ * package.json), written for Botmaster 3: it sends objects and reads them.
+ * Taken out of the Readme as it is, into a folder to serve.
+ */
+function botmaster3Page() {
+  const readme = readFileSync(join(HERE, 'node_modules', 'botmaster-socket.io', 'Readme.md'), 'utf8');
+  const html = readme.slice(readme.indexOf('```html\n') + 8, readme.indexOf('</html>') + 8);
+  const blocks = [...readme.matchAll(/^```(\w+)\n([\s\S]*?)^```/gm)].map((m) => ({ kind: m[1], text: m[2] }));
+  const js = blocks.find((b) => b.kind === 'js' && b.text.includes('form.onsubmit')).text;
+  const css = blocks.find((b) => b.kind === 'css').text;
+  assert.match(js, /socket\.send\(update\)/);
+  assert.match(js, /botmasterMessage\.message\.text/);
+  const dir = mkdtempSync(join(tmpdir(), 'botmaster3-page-'));
+  writeFileSync(join(dir, 'index.html'), html);
+  writeFileSync(join(dir, 'client_app.js'), js);
+  writeFileSync(join(dir, 'style.css'), css);
+  return dir;
+}
+
+describe("Botmaster 3's documented page, which speaks objects", () => {
+  let server;
+  let dir;
+  before(async () => {
+    dir = botmaster3Page();
+    server = await startServer({ dist: dir, args: ['--insecure-trust-client-ids'] });
+  });
+  after(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('two tabs of one user both get the bot reply as objects, unchanged', async () => {
+    const a = await open(server.url);
+    const b = await open(server.url);
+    for (const page of [a, b]) {
+      await expect(() => page.evaluate(() => socket.connected === true), (ok) => ok);
+    }
+    const received = (page) => page.evaluate(() => {
+      window.seen = [];
+      socket.on('message', (payload) => window.seen.push(typeof payload));
+    });
+    await received(a);
+    await received(b);
+    await a.fill('#text-input', 'hello bot?');
+    await a.press('#text-input', 'Enter');
+    const bot = (page) => page.locator('#messages .botmaster-message').allTextContents();
+    for (const page of [a, b]) {
+      await expect(() => bot(page), (lines) => lines.length === 2);
+      assert.deepEqual(await bot(page), ['Hello, wantedUserId!', 'We will be right with you to answer your question.']);
+      assert.deepEqual(await page.evaluate(() => window.seen), ['object', 'object']);
+    }
     assert.deepEqual([...a.problems, ...b.problems], []);
     await a.context().close();
     await b.context().close();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 
 use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
+use crate::hub::ReplyShape;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
 use crate::limits::{ConnectionLimits, Rates, TrustedProxies, TrustedProxy, raise_fd_limit};
 use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
@@ -114,6 +115,12 @@ pub struct Config {
     /// only for trusted networks. Default off.
     #[arg(long, env = "INSECURE_TRUST_CLIENT_IDS")]
     pub insecure_trust_client_ids: bool,
+    /// How Botmaster-mode events reach a user who has not sent anything yet:
+    /// `string` (JSON strings, as the Botmaster tutorial's page reads them)
+    /// or `object` (as the published Botmaster sends them). Users are then
+    /// answered in the shape they send. Default `string`.
+    #[arg(long, env = "BOTMASTER_REPLIES", value_enum, default_value_t = ReplyShape::String)]
+    pub botmaster_replies: ReplyShape,
     /// The bot engine. Default `rules`, the tutorial's bot, which needs nothing else.
     #[arg(long, env = "BOT", value_enum, default_value_t = Engine::Rules)]
     pub bot: Engine,
@@ -277,6 +284,7 @@ impl Config {
             websocket: self.transports.contains(&Transport::Websocket),
             signer: Signer::new(secret),
             trust_client_ids: self.insecure_trust_client_ids,
+            botmaster_replies: self.botmaster_replies,
             store,
         })
     }
@@ -306,6 +314,8 @@ pub struct Settings {
     pub signer: Signer,
     /// Believe `botmasterUserId` without a token. Default false.
     pub trust_client_ids: bool,
+    /// How Botmaster-mode events reach users not heard yet. Default strings.
+    pub botmaster_replies: ReplyShape,
     /// Where messages are kept. Default (for the library): in memory; the
     /// server binary defaults to SQLite in its data folder.
     pub store: Arc<dyn Store>,
@@ -324,6 +334,7 @@ impl Default for Settings {
             websocket: true,
             signer: Signer::new(random_secret()),
             trust_client_ids: false,
+            botmaster_replies: ReplyShape::String,
             store: Arc::new(MemoryStore::default()),
         }
     }

@@ -26,6 +26,7 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
 pub use config::{Config, Engine, Settings, SetupError, StoreKind};
+pub use hub::ReplyShape;
 pub use shutdown::shutdown_signal;
 
 use bot::ChatBot;

@@ -97,7 +97,10 @@ async fn a_message_left_unanswered_by_a_stop_is_answered_at_the_next_start() {
         ..ClientConfig::default()
     };
     let mut ann = TestClient::connect_with(&server, config).await;
+    // Not heard from since the start: the default shape, a JSON string.
     let history = ann.next(BOT_HISTORY).await;
+    let history: serde_json::Value =
+        serde_json::from_str(history.as_str().expect("a JSON string")).unwrap();
     let texts: Vec<&str> = history
         .as_array()
         .unwrap()

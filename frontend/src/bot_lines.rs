@@ -209,10 +209,14 @@ fn finished_line(message: BotmasterMessage) -> BotLine {
     }
 }
 
-/// A Botmaster event: a JSON string holding a [`BotmasterUpdate`] (the
-/// echo of the user's own words has the same shape, with a sender instead).
+/// A Botmaster event: a [`BotmasterUpdate`], as an object or as its JSON
+/// string (the echo of the user's own words has the same shape, with a
+/// sender instead).
 pub fn botmaster_update(arg: &Value) -> Option<BotmasterUpdate> {
-    let mut parsed: Value = serde_json::from_str(arg.as_str()?).ok()?;
+    let mut parsed: Value = match arg {
+        Value::String(json) => serde_json::from_str(json).ok()?,
+        object => object.clone(),
+    };
     if let Some(object) = parsed.as_object_mut()
         && !object.contains_key("recipient")
     {

@@ -120,7 +120,7 @@ impl Chat {
                     }
                 }
                 BOT_HISTORY => {
-                    if let Some(history) = first_arg::<Vec<BotHistoryEntry>>(&args) {
+                    if let Some(history) = botmaster_arg::<Vec<BotHistoryEntry>>(&args) {
                         let waiting = outbox::BOT.load();
                         let mut done = Vec::new();
                         bot_lines.update(|lines| {
@@ -142,7 +142,7 @@ impl Chat {
                     }
                 }
                 BOT_STREAM => {
-                    if let Some(piece) = first_arg::<BotStreamDelta>(&args) {
+                    if let Some(piece) = botmaster_arg::<BotStreamDelta>(&args) {
                         bot_lines.update(|lines| bot_lines::grow_bot_line(lines, piece));
                     }
                 }
@@ -272,12 +272,13 @@ impl Chat {
         let Some(head) = outbox::BOT.load().into_iter().next() else {
             return;
         };
-        // Botmaster's wire format: the JSON as a string.
-        let payload = serde_json::to_string(&head.0).expect("plain data always serialises");
+        // An object, as the published Botmaster's clients send it: the server
+        // then answers this user's tabs with objects too.
+        let payload = serde_json::to_value(&head.0).expect("plain data always serialises");
         self.deliver(
             self.bot_flight,
             BOTMASTER_MESSAGE,
-            Value::String(payload),
+            payload,
             Chat::pump_bot,
             move |chat, outcome| {
                 let client_id = head.client_id().to_owned();
@@ -507,6 +508,15 @@ fn merge(list: &mut Vec<Entry>, messages: Vec<ChatMessage>) {
             Ok(_) => {}
             Err(at) => list.insert(at, entry(message)),
         }
+    }
+}
+
+/// The first argument of a Botmaster-mode event, which comes as an object
+/// or, to a user who also has a tab speaking strings, as its JSON string.
+fn botmaster_arg<T: DeserializeOwned>(args: &[Value]) -> Option<T> {
+    match args.first()? {
+        Value::String(json) => serde_json::from_str(json).ok(),
+        _ => first_arg(args),
     }
 }
 

@@ -24,9 +24,11 @@ pub const OLDER: &str = "older";
 pub const CHAT_ERROR: &str = "chaterror";
 
 /// Botmaster mode, both directions, as Botmaster's socket.io channel named it:
-/// the client sends a JSON string `{"text"}` (`socket.send`); the server sends
-/// the bot's replies as JSON strings `{"recipient":{"id"},"message":{"text"}}`
-/// to every open client of that user.
+/// the client sends `{"text"}` or `{"message":{"text"}}` (`socket.send`), as
+/// an object or as its JSON string; the server sends the bot's replies
+/// `{"recipient":{"id"},"message":{"text"}}` to every open client of that
+/// user, as objects to users who send objects and as JSON strings otherwise
+/// (the shape of their Botmaster).
 pub const BOTMASTER_MESSAGE: &str = "message";
 
 /// Botmaster mode, server to the user's clients: a piece of a bot answer
@@ -37,11 +39,16 @@ pub const BOT_STREAM: &str = "botstream";
 
 /// Botmaster mode, server to one client when it connects: the latest lines
 /// of the user's private conversation, a list of
-/// [`BotHistoryEntry`](crate::BotHistoryEntry), oldest first.
+/// [`BotHistoryEntry`](crate::BotHistoryEntry), oldest first (as a JSON
+/// string to users spoken to in strings, like [`BOT_STREAM`]).
 pub const BOT_HISTORY: &str = "bothistory";
 
 /// Botmaster mode, server to the user's own clients: a message the user sent
-/// from one of them, as a JSON string `{"sender":{"id"},"message":{"text"}}`,
-/// so the user's other tabs show the whole conversation. Botmaster's original
-/// client ignores it.
+/// from one of them, `{"sender":{"id"},"message":{"text"},"id"}` (a JSON
+/// string or an object, like [`BOTMASTER_MESSAGE`]), so the user's other
+/// tabs show the whole conversation with its stored id.
 pub const BOTMASTER_ECHO: &str = "usermessage";
+
+/// Botmaster mode, server to the user's other clients: what the user sent
+/// from one of them, exactly as it was sent. Botmaster's own event for this.
+pub const BOTMASTER_OWN_MESSAGE: &str = "own message";

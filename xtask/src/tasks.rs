@@ -113,6 +113,7 @@ pub fn test() -> anyhow::Result<()> {
                 "history.test.mjs",
                 "hostile.test.mjs",
                 "dropin.test.mjs",
+                "botmaster-shapes.test.mjs",
             ])
             .current_dir(&e2e)
             .env(

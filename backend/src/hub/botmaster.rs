@@ -7,11 +7,14 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::events::{BOT_HISTORY, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, CHAT_ERROR};
+use shared::events::{
+    BOT_HISTORY, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, BOTMASTER_OWN_MESSAGE, CHAT_ERROR,
+};
 use shared::{
     BotHistoryEntry, BotStreamDelta, BotmasterInput, BotmasterMessage, BotmasterUpdate, ChatError,
-    ClientMessageId, MessageBody, MessageId, Recipient, SendOutcome,
+    ClientMessageId, MessageBody, MessageId, QuickReplyChoice, Recipient, SendOutcome,
 };
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -19,7 +22,7 @@ use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
 use super::Hub;
-use super::reads::Reads;
+use super::dialect::encode;
 use super::refusal::{Refusal, refuse};
 use super::sequencer::{RECENT, keep_latest_page, now};
 use crate::bot::{BotReply, Speaker};
@@ -44,8 +47,8 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
     // A room of its own lets the worker leave this socket out of the echo
     // without holding the socket (which would keep it alive forever).
     socket.join([room(&user), sid.to_string()]);
-    tokio::spawn(send_history(socket.clone(), hub.reads.clone(), room(&user)));
-    let limits = hub.limits.clone();
+    tokio::spawn(send_history(socket.clone(), hub.clone(), user.clone()));
+    let (limits, dialects, speaker) = (hub.limits.clone(), hub.dialects.clone(), user.clone());
     // Two stages: what the user says is stored, acknowledged and echoed at
     // once, in order; the bot answers it after, one question at a time, so a
     // long answer never holds back the next acknowledgement.
@@ -70,6 +73,7 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
         BOTMASTER_MESSAGE,
         move |socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender| -> Ready<()> {
             let verdict = text_of(data.ok()).and_then(|said| {
+                dialects.heard(&speaker, &said.raw);
                 limits
                     .check(Action::Message, &client)
                     .map_err(Refusal::RateLimited)?;
@@ -94,6 +98,8 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
 /// What a user said in Botmaster mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Said {
+    /// The payload exactly as it was sent, for Botmaster's `own message`.
+    raw: Value,
     /// As the user's tabs show it.
     text: MessageBody,
     /// What the bot is asked: the text, or the payload of a clicked quick reply.
@@ -105,19 +111,54 @@ struct Said {
 /// Numbers streamed answers, so clients can tell them apart.
 static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 
-/// Reads a Botmaster message: a JSON string `{"text"}` as Botmaster's
-/// client sends it, or the object itself; with `quick_reply.payload` when
-/// the user clicked a quick reply.
+/// What a Botmaster client may send: an object, or the JSON string of one.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Incoming {
+    /// `{text, quick_reply?, client_id?}`: the tutorial's page, Botmaster 2's
+    /// client, and ours.
+    Flat(BotmasterInput),
+    /// `{message: {text, quick_reply?}, client_id?}`: Botmaster 3's client,
+    /// in Messenger's shape.
+    Wrapped {
+        message: WrappedInput,
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+}
+
+/// The `message` of [`Incoming::Wrapped`].
+#[derive(Debug, Deserialize)]
+struct WrappedInput {
+    text: String,
+    #[serde(default)]
+    quick_reply: Option<QuickReplyChoice>,
+}
+
+impl From<Incoming> for BotmasterInput {
+    fn from(incoming: Incoming) -> Self {
+        match incoming {
+            Incoming::Flat(input) => input,
+            Incoming::Wrapped { message, client_id } => Self {
+                text: message.text,
+                quick_reply: message.quick_reply,
+                client_id,
+            },
+        }
+    }
+}
+
+/// Reads a Botmaster message in any of its shapes (see [`Incoming`]), with
+/// `quick_reply.payload` when the user clicked a quick reply.
 fn text_of(data: Option<Value>) -> Result<Said, Refusal> {
-    let input: BotmasterInput = match data {
-        Some(Value::String(json)) => {
-            serde_json::from_str(&json).map_err(|_| Refusal::MalformedBotmaster)?
-        }
-        Some(object @ Value::Object(_)) => {
-            serde_json::from_value(object).map_err(|_| Refusal::MalformedBotmaster)?
-        }
+    let raw = data.ok_or(Refusal::MalformedBotmaster)?;
+    let incoming: Incoming = match &raw {
+        Value::String(json) => serde_json::from_str(json),
+        object @ Value::Object(_) => Incoming::deserialize(object),
         _ => return Err(Refusal::MalformedBotmaster),
-    };
+    }
+    .map_err(|_| Refusal::MalformedBotmaster)?;
+    let input = BotmasterInput::from(incoming);
     let text = MessageBody::parse(&input.text)?;
     let for_bot = match input.quick_reply {
         Some(choice) => MessageBody::parse(&choice.payload)?,
@@ -129,6 +170,7 @@ fn text_of(data: Option<Value>) -> Result<Said, Refusal> {
         .map(ClientMessageId::parse)
         .transpose()?;
     Ok(Said {
+        raw,
         text,
         for_bot,
         client_id,
@@ -136,8 +178,10 @@ fn text_of(data: Option<Value>) -> Result<Said, Refusal> {
 }
 
 /// Sends a tab that connected the latest lines of the conversation.
-async fn send_history(socket: SocketRef, reads: Reads, room: String) {
-    let lines = reads
+async fn send_history(socket: SocketRef, hub: Hub, user: UserId) {
+    let room = room(&user);
+    let lines = hub
+        .reads
         .run(move |store| {
             let mut lines = store.before(&room, None, RECENT)?;
             keep_latest_page(&mut lines);
@@ -149,7 +193,7 @@ async fn send_history(socket: SocketRef, reads: Reads, room: String) {
         return;
     };
     let entries: Vec<BotHistoryEntry> = lines.iter().map(history_entry).collect();
-    if let Err(error) = socket.emit(BOT_HISTORY, &entries) {
+    if let Err(error) = socket.emit(BOT_HISTORY, &encode(&entries, hub.dialects.of(&user))) {
         tracing::debug!(%error, "cannot send a private conversation");
     }
 }
@@ -243,13 +287,14 @@ async fn record(
         echo["client_id"] = json!(client_id.as_str());
     }
     // The user's other tabs show what was said; the sending tab already does.
-    if let Err(error) = io
-        .to(room(user))
-        .except(sender)
-        .emit(BOTMASTER_ECHO, &echo.to_string())
-        .await
-    {
+    // Ours read `usermessage`; Botmaster's clients, `own message`.
+    let others = || io.to(room(user)).except(sender);
+    let shape = hub.dialects.of(user);
+    if let Err(error) = others().emit(BOTMASTER_ECHO, &encode(&echo, shape)).await {
         tracing::debug!(%error, "Botmaster echo incomplete");
+    }
+    if let Err(error) = others().emit(BOTMASTER_OWN_MESSAGE, &said.raw).await {
+        tracing::debug!(%error, "Botmaster own message incomplete");
     }
     Some(said.for_bot)
 }
@@ -305,9 +350,9 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
         question.as_str(),
         |delta| {
             streamed = true;
-            let (io, room) = (io.clone(), room(user));
+            let (io, room, shape) = (io.clone(), room(user), hub.dialects.of(user));
             async move {
-                let piece = BotStreamDelta { id: stream, delta };
+                let piece = encode(&BotStreamDelta { id: stream, delta }, shape);
                 if let Err(error) = io.to(room).emit(BOT_STREAM, &piece).await {
                     tracing::debug!(%error, "Botmaster stream piece incomplete");
                 }
@@ -330,7 +375,7 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
                 id: None,
                 client_id: None,
             };
-            let notice = serde_json::to_string(&notice).expect("plain data always serialises");
+            let notice = encode(&notice, hub.dialects.of(user));
             let _ = io.to(room(user)).emit(BOTMASTER_MESSAGE, &notice).await;
         }
         return report_unsaved(io, room(user), &error).await;
@@ -348,7 +393,7 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
             id: ids.get(n).copied(),
             client_id: None,
         };
-        let update = serde_json::to_string(&update).expect("plain data always serialises");
+        let update = encode(&update, hub.dialects.of(user));
         if let Err(error) = io.to(room(user)).emit(BOTMASTER_MESSAGE, &update).await {
             tracing::debug!(%error, "Botmaster reply incomplete");
         }

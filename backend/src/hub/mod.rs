@@ -2,6 +2,7 @@
 //! followed by the bot's replies.
 
 mod botmaster;
+mod dialect;
 mod handlers;
 mod identify;
 mod reads;
@@ -22,6 +23,8 @@ use crate::identity::Signer;
 use crate::limits::{Counter, RateLimits};
 use crate::store::Store;
 
+use dialect::Dialects;
+pub use dialect::ReplyShape;
 use reads::Reads;
 use sequencer::Sequencer;
 
@@ -60,6 +63,8 @@ struct Hub {
     sessions: Counter,
     /// Reads of the history, on a bounded number of threads.
     reads: Reads,
+    /// The shape (strings or objects) each Botmaster user speaks.
+    dialects: Dialects,
     /// Where accepted messages go to be numbered and broadcast.
     sequencer: Sequencer,
     /// Checks the session tokens that prove user ids.
@@ -94,6 +99,7 @@ pub(crate) fn layer(
         limits,
         sessions: Counter::new(usize::MAX, settings.connections.max_per_address),
         reads: Reads::new(settings.store.clone()),
+        dialects: Dialects::new(settings.botmaster_replies),
         sequencer,
         signer: settings.signer.clone(),
         trust_client_ids: settings.trust_client_ids,
