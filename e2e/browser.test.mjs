@@ -95,6 +95,53 @@ test('HTML in a message is shown as text and never runs', async () => {
   await b.context().close();
 });
 
+test('web addresses are links that open safely; HTML and javascript: typed as text stay text', async () => {
+  const a = await openChat(browser, server.url);
+  const b = await openChat(browser, server.url);
+  const typed = 'see https://example.com/page?x=1. and <a href="javascript:alert(1)">x</a> javascript:alert(2)';
+  await sendFromForm(a, 'lin', typed);
+  const line = b.getByTestId('message').filter({ hasText: 'example.com/page' }).first();
+  await line.waitFor();
+  assert.equal(await line.locator('.body').textContent(), typed, 'the text is all there, as typed');
+  const links = await line.locator('.body a').evaluateAll((anchors) => anchors.map((a) => ({
+    href: a.getAttribute('href'), target: a.target, rel: a.rel, text: a.textContent,
+  })));
+  assert.deepEqual(links, [{ href: 'https://example.com/page?x=1', target: '_blank', rel: 'noopener noreferrer', text: 'https://example.com/page?x=1' }]);
+  assert.deepEqual([...a.problems, ...b.problems], []);
+  await a.context().close();
+  await b.context().close();
+});
+
+test('a new chat says what to do; then my messages are set apart, runs are grouped, and days are marked', async () => {
+  const own = await startServer();
+  try {
+    const a = await openChat(browser, own.url);
+    const b = await openChat(browser, own.url);
+    const empty = a.getByTestId('empty-state');
+    await empty.waitFor();
+    assert.match(await empty.textContent(), /No messages yet/);
+    await sendFromForm(a, 'ann', 'hello there?');
+    await expect(() => lines(b), (seen) => seen.length === 3);
+    assert.equal(await empty.count(), 0, 'the hint is gone once there is a conversation');
+    const classes = (page) => page.getByTestId('message').evaluateAll((items) => items.map((li) => ({
+      mine: li.classList.contains('mine'), continued: li.classList.contains('continued'),
+    })));
+    await expect(() => lines(a), (seen) => seen.length === 3);
+    // Ann's line, then the bot's two replies to it, the second grouped under the first.
+    assert.deepEqual(await classes(a), [
+      { mine: true, continued: false }, { mine: false, continued: false }, { mine: false, continued: true },
+    ]);
+    assert.deepEqual((await classes(b)).map((c) => c.mine), [false, false, false], "ann's line is not bob's");
+    const days = await b.getByTestId('day-separator').allTextContents();
+    assert.deepEqual(days, ['Today']);
+    assert.deepEqual([...a.problems, ...b.problems], []);
+    await a.context().close();
+    await b.context().close();
+  } finally {
+    await own.stop();
+  }
+});
+
 test('a right-to-left override in a message cannot reorder the time beside it', async () => {
   const a = await openChat(browser, server.url);
   await sendFromForm(a, 'مريم', '\u202eevil text');

@@ -515,7 +515,9 @@ fn merge(list: &mut Vec<Entry>, messages: Vec<ChatMessage>) {
 /// or, to a user who also has a tab speaking strings, as its JSON string.
 fn botmaster_arg<T: DeserializeOwned>(args: &[Value]) -> Option<T> {
     match args.first()? {
-        Value::String(json) => serde_json::from_str(json).ok(),
+        // Through a `Value`, whose reading the page has anyway: no second
+        // deserialiser per type in the bundle.
+        Value::String(json) => first_arg(&[serde_json::from_str::<Value>(json).ok()?]),
         _ => first_arg(args),
     }
 }

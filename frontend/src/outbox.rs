@@ -112,10 +112,43 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-/// A new id for a message: 128 random bits from the browser's generator,
-/// in hex. Collisions only matter within one chat room's history.
+/// Where this browser keeps the prefix of its message ids.
+const BROWSER_KEY: &str = "chat-browser-id";
+
+/// A new id for a message: this browser's own prefix (see [`is_mine`]), then
+/// 128 random bits, in hex. Collisions only matter within one room's history.
 pub fn new_client_id() -> String {
-    let mut bytes = [0u8; 16];
+    format!("{}-{}", browser_id(), random_hex(16))
+}
+
+/// Whether a message with this client id was sent from this browser (any of
+/// its tabs), so the page can set the reader's own messages apart.
+pub fn is_mine(client_id: &str) -> bool {
+    client_id
+        .strip_prefix(&browser_id())
+        .is_some_and(|rest| rest.starts_with('-'))
+}
+
+/// This browser's 64-bit id, made on first use and kept in local storage.
+fn browser_id() -> String {
+    thread_local! {
+        static ID: String = {
+            let stored = storage().and_then(|s| s.get_item(BROWSER_KEY).ok().flatten());
+            stored.filter(|id| id.len() == 16).unwrap_or_else(|| {
+                let id = random_hex(8);
+                if let Some(storage) = storage() {
+                    let _ = storage.set_item(BROWSER_KEY, &id);
+                }
+                id
+            })
+        };
+    }
+    ID.with(Clone::clone)
+}
+
+/// `len` random bytes from the browser's generator, in hex.
+fn random_hex(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
     let random = web_sys::window().and_then(|w| w.crypto().ok());
     if let Some(crypto) = random {
         let _ = crypto.get_random_values_with_u8_array(&mut bytes);

@@ -7,6 +7,7 @@
 
 mod botmaster;
 pub mod events;
+pub mod links;
 mod message;
 mod unicode_names;
 mod validation;

@@ -1,29 +1,61 @@
+use leptos::either::Either;
 use leptos::prelude::*;
+use shared::links::{Piece, pieces};
 
 use crate::chat::Entry;
-use crate::time;
+use crate::{outbox, time};
 
-/// One message: who, when, what. The body is inserted as text, never as
-/// HTML, so `<img onerror=…>` shows as typed.
+/// One message: who, when, what, after a day separator when it is the
+/// first of its day. The body is inserted as text, never as HTML, so
+/// `<img onerror=…>` shows as typed; only web addresses become links, which
+/// open in a new tab and tell the other site nothing of this page.
 #[component]
 pub fn MessageItem(
     /// The message to show.
     entry: Entry,
+    /// The day's name when this is the first message of a day.
+    day: Option<String>,
+    /// Whether it follows a message of the same sender shortly before, so
+    /// the name is not repeated.
+    continued: bool,
 ) -> impl IntoView {
     let message = entry.message;
     let full_time = time::full(message.sent_at);
-    let class = if entry.from_bot {
-        "message bot-message"
-    } else {
-        "message"
-    };
+    let mine = message
+        .client_id
+        .as_ref()
+        .is_some_and(|id| outbox::is_mine(id.as_str()));
+    let mut class = String::from("message");
+    for (applies, name) in [
+        (entry.from_bot, " bot-message"),
+        (mine, " mine"),
+        (continued, " continued"),
+    ] {
+        if applies {
+            class.push_str(name);
+        }
+    }
+    let body: Vec<_> = pieces(message.body.as_str())
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => Either::Left(text.to_owned()),
+            Piece::Link(address) => Either::Right(view! {
+                <a href=address.to_owned() target="_blank" rel="noopener noreferrer">{address.to_owned()}</a>
+            }),
+        })
+        .collect();
     view! {
+        {day.map(|day| view! {
+            <li class="day-separator" role="separator" data-testid="day-separator">
+                <span>{day}</span>
+            </li>
+        })}
         <li class=class data-testid="message" data-id=message.id.0>
             <strong class="author" dir="auto">{message.user.as_str().to_owned()}</strong>
             <time class="sent-at" datetime=full_time.clone() title=full_time>
                 {time::clock(message.sent_at)}
             </time>
-            <span class="body" dir="auto">{message.body.as_str().to_owned()}</span>
+            <span class="body" dir="auto">{body}</span>
         </li>
     }
 }
