@@ -142,6 +142,35 @@ test('a new chat says what to do; then my messages are set apart, runs are group
   }
 });
 
+test('reading back, new messages do not move me; they are counted in the title and a button jumps down', async () => {
+  const own = await startServer();
+  try {
+    const a = await openChat(browser, own.url);
+    const b = await openChat(browser, own.url, { viewport: { width: 600, height: 360 } });
+    for (let i = 1; i <= 6; i += 1) await sendFromForm(a, 'lee', `line ${i} of a long conversation`);
+    await expect(() => lines(b), (seen) => seen.length === 12);
+    assert.equal(await b.title(), 'Chat with ChatFriend', 'all read');
+    const list = b.getByTestId('messages');
+    await list.evaluate((ol) => { ol.scrollTop = 0; ol.dispatchEvent(new Event('scroll')); });
+    await sendFromForm(a, 'lee', 'a new line as you read');
+    await expect(() => lines(b), (seen) => seen.length === 14);
+    assert.equal(await list.evaluate((ol) => ol.scrollTop), 0, 'the view stayed where I was reading');
+    await expect(() => b.title(), (title) => title === '(2) Chat with ChatFriend');
+    const jump = b.getByTestId('new-messages');
+    assert.equal(await jump.textContent(), '2 new messages ↓');
+    await jump.click();
+    await expect(() => b.title(), (title) => title === 'Chat with ChatFriend');
+    assert.equal(await jump.count(), 0);
+    const bottom = await list.evaluate((ol) => ol.scrollHeight - ol.scrollTop - ol.clientHeight);
+    assert.ok(bottom < 2, `at the newest message (${bottom} px from the bottom)`);
+    assert.deepEqual([...a.problems, ...b.problems], []);
+    await a.context().close();
+    await b.context().close();
+  } finally {
+    await own.stop();
+  }
+});
+
 test('a right-to-left override in a message cannot reorder the time beside it', async () => {
   const a = await openChat(browser, server.url);
   await sendFromForm(a, 'مريم', '\u202eevil text');

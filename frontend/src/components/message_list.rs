@@ -2,6 +2,8 @@ use leptos::html::Ol;
 use leptos::prelude::*;
 
 use super::MessageItem;
+use shared::MessageId;
+
 use crate::chat::{Chat, Entry};
 use crate::time;
 
@@ -45,6 +47,12 @@ fn rows(entries: &[Entry]) -> Vec<Row> {
 /// How close to the top (in pixels) scrolling has to come to fetch older messages.
 const OLDER_THRESHOLD_PX: i32 = 40;
 
+/// How close to the bottom (in pixels) counts as reading the newest message.
+const BOTTOM_SLACK_PX: i32 = 40;
+
+/// The page's title, before the unread count.
+const TITLE: &str = "Chat with ChatFriend";
+
 /// The conversation, oldest first, then what is still being sent. Follows
 /// the newest message; scrolling to the top fetches older ones, keeping
 /// the view where it was.
@@ -56,13 +64,59 @@ pub fn MessageList() -> impl IntoView {
     let oldest = Memo::new(move |_| chat.entries.with(|l| l.first().map(|e| e.message.id)));
     // Distance from the bottom when older messages were asked for.
     let anchor = StoredValue::new(None::<i32>);
+    // Whether the reader is at the newest message; reading further back,
+    // new messages do not move the view.
+    let at_bottom = RwSignal::new(true);
+    // The newest message the reader has had in view with the page visible.
+    let read_up_to = RwSignal::new(None::<MessageId>);
+    let unread = Memo::new(move |_| {
+        let read = read_up_to.get();
+        chat.entries.with(|l| {
+            l.iter()
+                .rev()
+                .take_while(|e| Some(e.message.id) > read)
+                .count()
+        })
+    });
+    let mark_read = move || {
+        if at_bottom.get_untracked() && !document().hidden() {
+            read_up_to.set(newest.get_untracked());
+        }
+    };
+    let to_bottom = move |list: &web_sys::HtmlOListElement| {
+        list.set_scroll_top(list.scroll_height());
+        at_bottom.set(true);
+        mark_read();
+        // Once the layout has settled (the jump button gone, say), again.
+        let list = list.clone();
+        request_animation_frame(move || list.set_scroll_top(list.scroll_height()));
+    };
     // Tracking the node too: the first runs come before the list is mounted.
     Effect::new(move |_| {
-        let _ = (newest.get(), chat.outbox.with(Vec::len));
-        if let Some(list) = list.get() {
-            list.set_scroll_top(list.scroll_height());
+        newest.track();
+        if let Some(list) = list.get()
+            && at_bottom.get_untracked()
+        {
+            to_bottom(&list);
         }
     });
+    // What the reader sends takes them to the newest message.
+    Effect::new(move |_| {
+        chat.outbox.with(Vec::len);
+        if let Some(list) = list.get() {
+            to_bottom(&list);
+        }
+    });
+    // The tab's title counts what the reader has not seen.
+    Effect::new(move |_| {
+        let title = match unread.get() {
+            0 => TITLE.to_owned(),
+            n => format!("({n}) {TITLE}"),
+        };
+        document().set_title(&title);
+    });
+    let visible = window_event_listener(leptos::ev::visibilitychange, move |_| mark_read());
+    on_cleanup(move || visible.remove());
     Effect::new(move |_| {
         oldest.track();
         if let (Some(list), Some(from_bottom)) = (list.get(), anchor.get_value()) {
@@ -85,10 +139,13 @@ pub fn MessageList() -> impl IntoView {
     let on_scroll = {
         let fetch_older = fetch_older.clone();
         move |_| {
-            let near_top = list
-                .get_untracked()
-                .is_some_and(|list| list.scroll_top() < OLDER_THRESHOLD_PX);
-            if near_top && chat.more_before.get_untracked() {
+            let Some(list) = list.get_untracked() else {
+                return;
+            };
+            let from_bottom = list.scroll_height() - list.scroll_top() - list.client_height();
+            at_bottom.set(from_bottom < BOTTOM_SLACK_PX);
+            mark_read();
+            if list.scroll_top() < OLDER_THRESHOLD_PX && chat.more_before.get_untracked() {
                 fetch_older();
             }
         }
@@ -146,5 +203,22 @@ pub fn MessageList() -> impl IntoView {
                 }
             />
         </ol>
+        <Show when=move || { unread.get() > 0 && !at_bottom.get() }>
+            <button
+                type="button"
+                class="new-messages"
+                data-testid="new-messages"
+                on:click=move |_| {
+                    if let Some(list) = list.get_untracked() {
+                        to_bottom(&list);
+                    }
+                }
+            >
+                {move || match unread.get() {
+                    1 => "1 new message ↓".to_owned(),
+                    n => format!("{n} new messages ↓"),
+                }}
+            </button>
+        </Show>
     }
 }
