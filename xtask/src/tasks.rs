@@ -114,6 +114,7 @@ pub fn test() -> anyhow::Result<()> {
                 "hostile.test.mjs",
                 "dropin.test.mjs",
                 "botmaster-shapes.test.mjs",
+                "a11y.test.mjs",
             ])
             .current_dir(&e2e)
             .env(

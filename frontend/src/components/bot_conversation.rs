@@ -31,7 +31,7 @@ pub fn BotConversation() -> impl IntoView {
         }
     };
     view! {
-        <ol class="messages" data-testid="bot-messages" node_ref=list aria-live="polite">
+        <ol class="messages" data-testid="bot-messages" node_ref=list aria-live="polite" tabindex="0" aria-label="Your conversation with the bot">
             <For
                 each=move || lines.get()
                 key=|line| (line.key, line.revision)

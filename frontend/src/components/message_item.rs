@@ -46,7 +46,7 @@ pub fn MessageItem(
         .collect();
     view! {
         {day.map(|day| view! {
-            <li class="day-separator" role="separator" data-testid="day-separator">
+            <li class="day-separator" data-testid="day-separator">
                 <span>{day}</span>
             </li>
         })}

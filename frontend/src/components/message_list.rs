@@ -156,6 +156,9 @@ pub fn MessageList() -> impl IntoView {
             data-testid="messages"
             node_ref=list
             aria-live="polite"
+            aria-label="Messages"
+            // Scrollable, so reachable with the keyboard.
+            tabindex="0"
             on:scroll=on_scroll
         >
             <Show when=move || chat.more_before.get()>
