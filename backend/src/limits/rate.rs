@@ -5,8 +5,8 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, NotUntil, Quota};
 
 use super::address::ClientAddress;
 use crate::identity::UserId;
@@ -184,9 +184,7 @@ impl RateLimits {
         };
         match self.stored_bytes.check_key_n(&person(client), bytes) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(RetryAfter(
-                not_until.wait_time_from(DefaultClock::default().now()),
-            )),
+            Ok(Err(not_until)) => Err(retry_after(&not_until)),
             Err(_) => Err(RetryAfter(Duration::from_secs(60))),
         }
     }
@@ -194,20 +192,13 @@ impl RateLimits {
     /// Forgets clients whose buckets are full again, so memory follows the
     /// clients active lately, not every client ever seen.
     pub fn forget_idle(&self) {
-        self.messages.retain_recent();
-        self.address_messages.retain_recent();
-        self.older.retain_recent();
-        self.address_older.retain_recent();
-        self.connects.retain_recent();
-        self.new_sessions.retain_recent();
-        self.stored_bytes.retain_recent();
-        self.messages.shrink_to_fit();
-        self.address_messages.shrink_to_fit();
-        self.older.shrink_to_fit();
-        self.address_older.shrink_to_fit();
-        self.connects.shrink_to_fit();
-        self.new_sessions.shrink_to_fit();
-        self.stored_bytes.shrink_to_fit();
+        forget(&self.messages);
+        forget(&self.address_messages);
+        forget(&self.older);
+        forget(&self.address_older);
+        forget(&self.connects);
+        forget(&self.new_sessions);
+        forget(&self.stored_bytes);
     }
 }
 
@@ -221,7 +212,18 @@ fn person(client: &Client) -> Person {
 fn one<K: std::hash::Hash + Eq + Clone>(limiter: &Keyed<K>, key: &K) -> Result<(), RetryAfter> {
     limiter
         .check_key(key)
-        .map_err(|not_until| RetryAfter(not_until.wait_time_from(DefaultClock::default().now())))
+        .map_err(|not_until| retry_after(&not_until))
+}
+
+/// How long until a refused bucket has room again.
+fn retry_after(not_until: &NotUntil<<DefaultClock as Clock>::Instant>) -> RetryAfter {
+    RetryAfter(not_until.wait_time_from(DefaultClock::default().now()))
+}
+
+/// Drops the keys of `limiter` whose buckets are full again, and the room they took.
+fn forget<K: std::hash::Hash + Eq + Clone>(limiter: &Keyed<K>) {
+    limiter.retain_recent();
+    limiter.shrink_to_fit();
 }
 
 /// Checks the person's bucket, then the address's; a refusal by the address
