@@ -109,6 +109,27 @@ describe("the tutorial's page", () => {
   });
 });
 
+/**
+ * Two tabs of a Botmaster page (client_app.js's form) at `url`, connected;
+ * `beforeSending` runs in each; the first asks "hello bot?" and both show
+ * the rule bot's two answers. Resolves the two pages.
+ */
+async function twoTabsAskTheBot(url, beforeSending = async () => {}) {
+  const tabs = [await open(url), await open(url)];
+  for (const page of tabs) {
+    await expect(() => page.evaluate(() => socket.connected === true), (ok) => ok);
+    await beforeSending(page);
+  }
+  await tabs[0].fill('#text-input', 'hello bot?');
+  await tabs[0].press('#text-input', 'Enter');
+  const bot = (page) => page.locator('#messages .botmaster-message').allTextContents();
+  for (const page of tabs) {
+    await expect(() => bot(page), (lines) => lines.length === 2);
+    assert.deepEqual(await bot(page), ['Hello, wantedUserId!', 'We will be right with you to answer your question.']);
+  }
+  return tabs;
+}
+
 describe("Botmaster's page", () => {
   let server;
   before(async () => {
@@ -117,18 +138,7 @@ describe("Botmaster's page", () => {
   after(async () => { await server?.stop(); });
 
   test('two tabs of one user both get the bot reply, unchanged', async () => {
-    const a = await open(server.url);
-    const b = await open(server.url);
-    for (const page of [a, b]) {
-      await expect(() => page.evaluate(() => socket.connected === true), (ok) => ok);
-    }
-    await a.fill('#text-input', 'hello bot?');
-    await a.press('#text-input', 'Enter');
-    const bot = (page) => page.locator('#messages .botmaster-message').allTextContents();
-    for (const page of [a, b]) {
-      await expect(() => bot(page), (lines) => lines.length === 2);
-      assert.deepEqual(await bot(page), ['Hello, wantedUserId!', 'We will be right with you to answer your question.']);
-    }
+    const [a, b] = await twoTabsAskTheBot(server.url);
     assert.deepEqual(await a.locator('#messages .user-message').allTextContents(), ['hello bot?']);
     assert.deepEqual([...a.problems, ...b.problems], []);
     await a.context().close();
@@ -169,23 +179,12 @@ describe("Botmaster 3's documented page, which speaks objects", () => {
   });
 
   test('two tabs of one user both get the bot reply as objects, unchanged', async () => {
-    const a = await open(server.url);
-    const b = await open(server.url);
-    for (const page of [a, b]) {
-      await expect(() => page.evaluate(() => socket.connected === true), (ok) => ok);
-    }
-    const received = (page) => page.evaluate(() => {
+    const seen = (page) => page.evaluate(() => {
       window.seen = [];
       socket.on('message', (payload) => window.seen.push(typeof payload));
     });
-    await received(a);
-    await received(b);
-    await a.fill('#text-input', 'hello bot?');
-    await a.press('#text-input', 'Enter');
-    const bot = (page) => page.locator('#messages .botmaster-message').allTextContents();
+    const [a, b] = await twoTabsAskTheBot(server.url, seen);
     for (const page of [a, b]) {
-      await expect(() => bot(page), (lines) => lines.length === 2);
-      assert.deepEqual(await bot(page), ['Hello, wantedUserId!', 'We will be right with you to answer your question.']);
       assert.deepEqual(await page.evaluate(() => window.seen), ['object', 'object']);
     }
     assert.deepEqual([...a.problems, ...b.problems], []);
