@@ -112,7 +112,7 @@ impl Gate {
 }
 
 /// A plain-text refusal, with `Retry-After` when waiting helps.
-fn refusal(status: StatusCode, message: &str, retry_after: Option<u64>) -> Response {
+pub(crate) fn refusal(status: StatusCode, message: &str, retry_after: Option<u64>) -> Response {
     let mut response = (status, Body::from(format!("{message}\n"))).into_response();
     if let Some(seconds) = retry_after {
         response

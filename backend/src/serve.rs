@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -27,7 +27,7 @@ use tower::Service as _;
 use crate::limits::{
     ClientAddress, ConnectionLimits, Counter, Full, PeerAddr, Slot, TrustedProxies, refusing_room,
 };
-use crate::request_head;
+use crate::{gate, request_head};
 
 /// How long a connection refused over a cap may take to say what it wants
 /// (a client sends its request right after connecting): short, so a flood
@@ -178,14 +178,11 @@ async fn refuse(request: Request<Incoming>, full: Full) -> Result<Response<Body>
         Full::Total => "The server has as many connections as it can take",
         Full::Address => "Too many connections from your address; close some",
     };
-    let mut response = Response::new(Body::from(format!(
-        "{why}. Try again in {RETRY_AFTER_SECONDS} s.\n"
-    )));
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-    Ok(response)
+    Ok(gate::refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("{why}. Try again in {RETRY_AFTER_SECONDS} s."),
+        Some(RETRY_AFTER_SECONDS),
+    ))
 }
 
 /// A TCP stream that holds its connection's place in the count for as long
