@@ -119,7 +119,7 @@ test('a new chat says what to do; then my messages are set apart, runs are group
     const b = await openChat(browser, own.url);
     const empty = a.getByTestId('empty-state');
     await empty.waitFor();
-    assert.match(await empty.textContent(), /No messages yet/);
+    assert.match(await empty.textContent(), /No messages here yet/);
     await sendFromForm(a, 'ann', 'hello there?');
     await expect(() => lines(b), (seen) => seen.length === 3);
     assert.equal(await empty.count(), 0, 'the hint is gone once there is a conversation');

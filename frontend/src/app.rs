@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 
 use crate::chat::Chat;
-use crate::components::{BotConversation, ComposeForm, ConnectionStatus, MessageList};
+use crate::components::{
+    BotConversation, ComposeForm, ConnectionStatus, MessageList, PresenceBar, RoomList,
+};
 
 /// Which conversation the page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +46,14 @@ pub fn App() -> impl IntoView {
                 when=move || view.get() == View::Group
                 fallback=|| view! { <BotConversation /> }
             >
-                <MessageList />
-                <ComposeForm />
+                <div class="group">
+                    <RoomList />
+                    <section class="room" aria-label="Room">
+                        <MessageList />
+                        <PresenceBar />
+                        <ComposeForm />
+                    </section>
+                </div>
             </Show>
         </main>
     }

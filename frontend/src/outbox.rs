@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use shared::BotmasterInput;
+use shared::{BotmasterInput, RoomName};
 
 /// Something an outbox holds.
 pub trait Queued: Serialize + DeserializeOwned + Clone {
@@ -27,6 +27,9 @@ pub struct Pending {
     pub user: String,
     /// The text.
     pub body: String,
+    /// The room it is for.
+    #[serde(default)]
+    pub room: RoomName,
 }
 
 impl Queued for Pending {

@@ -52,3 +52,31 @@ pub const BOTMASTER_ECHO: &str = "usermessage";
 /// Botmaster mode, server to the user's other clients: what the user sent
 /// from one of them, exactly as it was sent. Botmaster's own event for this.
 pub const BOTMASTER_OWN_MESSAGE: &str = "own message";
+
+/// Server to one client when it connects, and to a user's clients after a
+/// rename: a [`Welcome`](crate::Welcome) with the session's name and rooms.
+pub const ROOMS: &str = "rooms";
+
+/// Client to server, with an ack: a [`JoinRequest`](crate::JoinRequest),
+/// entering (or creating) a room; answered with a
+/// [`RoomOutcome`](crate::RoomOutcome), the room's history following.
+pub const JOIN: &str = "join";
+
+/// Client to server: a [`RoomRef`](crate::RoomRef), leaving a room (never
+/// `general`); the user's room list forgets it.
+pub const LEAVE: &str = "leave";
+
+/// Both directions: a [`ReadMark`](crate::ReadMark). From a tab, how far the
+/// user has read a room; from the server, the same to the user's other tabs.
+pub const READ: &str = "read";
+
+/// Client to server, with an ack: a [`Rename`](crate::Rename), the session's
+/// display name; answered with a [`SendOutcome`](crate::SendOutcome).
+pub const NAME: &str = "name";
+
+/// Server to a room: a [`Presence`](crate::Presence), who is in it now.
+pub const PRESENCE: &str = "presence";
+
+/// Client to server: a [`RoomRef`](crate::RoomRef), the user is typing there.
+/// Server to the room's other clients: a [`Typing`](crate::Typing).
+pub const TYPING: &str = "typing";

@@ -9,6 +9,7 @@ mod botmaster;
 pub mod events;
 pub mod links;
 mod message;
+mod rooms;
 mod unicode_names;
 mod validation;
 
@@ -19,5 +20,10 @@ pub use botmaster::{
 pub use message::{
     BOT_NAME, ChatError, ChatMessage, ClientMessageId, ErrorCode, History, MessageBody, MessageId,
     NewMessage, OlderRequest, SendOutcome, Timestamp, UserName,
+};
+pub use rooms::{
+    GENERAL, JoinRequest, MAX_MEMBERS_LISTED, MAX_ROOM_CHARS, Member, NameOutcome, Presence,
+    ReadMark, Rename, RoomName, RoomNameError, RoomOutcome, RoomRef, RoomState, TYPING_EVERY_MS,
+    TYPING_SHOWN_MS, Typing, Welcome,
 };
 pub use validation::{MAX_BODY_CHARS, MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, ValidationError};

@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use crate::rooms::RoomName;
 use crate::validation::{self, ValidationError};
 
 /// The name the chat bot speaks under, as in the tutorial. People cannot take it.
@@ -89,24 +90,30 @@ impl ClientMessageId {
 }
 
 /// What a client sends with [`NEW_MESSAGE`](crate::events::NEW_MESSAGE): the
-/// tutorial's `{user, body}`, not yet checked, and optionally the client's
-/// own id for it, which makes resending safe.
+/// tutorial's `{user, body}`, not yet checked, and optionally the room and
+/// the client's own id for it, which makes resending safe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
-    /// Who says it, as typed.
-    pub user: String,
+    /// Who says it, as typed. A socket with a session token whose session
+    /// has a name speaks under that name and may leave this empty; the first
+    /// name it sends becomes its session's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// What they say, as typed.
     pub body: String,
     /// The sender's id for this message; the same on every resend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The room, as the client names it; [`GENERAL`](crate::GENERAL) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
 }
 
 impl NewMessage {
     /// Applies the shared rules: both fields non-empty after trimming, within
     /// their length limits, no control characters, and not the bot's name.
     pub fn validate(&self) -> Result<(UserName, MessageBody), ValidationError> {
-        let user = UserName::parse(&self.user);
+        let user = UserName::parse(self.user.as_deref().unwrap_or_default());
         let body = MessageBody::parse(&self.body);
         match (user, body) {
             // Report an empty form first: it is what the person can fix at once.
@@ -115,6 +122,11 @@ impl NewMessage {
             }
             (user, body) => Ok((user?, body?)),
         }
+    }
+
+    /// Checks the body alone, for a sender whose name is its session's.
+    pub fn validate_body(&self) -> Result<MessageBody, ValidationError> {
+        MessageBody::parse(&self.body)
     }
 
     /// The client's id for the message, checked; `None` when it sent none.
@@ -143,6 +155,13 @@ pub struct ChatMessage {
     /// The sender's id for it, so the sending client recognises its own message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientMessageId>,
+    /// The room it was said in.
+    #[serde(default)]
+    pub room: RoomName,
+    /// The sender's user id, when the sender had a session: tells apart two
+    /// people of the same name. Nobody can send under another session's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 impl ChatMessage {
@@ -156,6 +175,9 @@ impl ChatMessage {
 /// and the answer to [`OLDER`](crate::events::OLDER).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct History {
+    /// The room they are from.
+    #[serde(default)]
+    pub room: RoomName,
     /// Oldest first.
     pub messages: Vec<ChatMessage>,
     /// The client's list should be replaced by these, rather than extended:
@@ -168,10 +190,13 @@ pub struct History {
 }
 
 /// Asks for messages older than `before`: [`OLDER`](crate::events::OLDER).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OlderRequest {
     /// The oldest message the client has.
     pub before: MessageId,
+    /// The room; [`GENERAL`](crate::GENERAL) when absent.
+    #[serde(default)]
+    pub room: RoomName,
 }
 
 /// Why the server refused a message, sent to its sender only.
@@ -223,6 +248,16 @@ impl From<ValidationError> for ChatError {
     }
 }
 
+impl From<crate::RoomNameError> for ChatError {
+    fn from(error: crate::RoomNameError) -> Self {
+        Self {
+            code: ErrorCode::Invalid,
+            message: error.to_string(),
+            retry_after_ms: None,
+        }
+    }
+}
+
 /// The ack a client gets for [`NEW_MESSAGE`](crate::events::NEW_MESSAGE) when it asks for one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -242,9 +277,10 @@ mod tests {
 
     fn new(user: &str, body: &str) -> NewMessage {
         NewMessage {
-            user: user.into(),
+            user: Some(user.into()),
             body: body.into(),
             client_id: None,
+            room: None,
         }
     }
 
@@ -301,11 +337,13 @@ mod tests {
             body: MessageBody::parse("hi").unwrap(),
             sent_at: Timestamp(1_700_000_000_000),
             client_id: None,
+            room: RoomName::general(),
+            user_id: None,
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"id": 7, "user": "ann", "body": "hi", "sent_at": 1_700_000_000_000u64})
+            serde_json::json!({"id": 7, "user": "ann", "body": "hi", "sent_at": 1_700_000_000_000u64, "room": "general"})
         );
         let back: ChatMessage = serde_json::from_value(json).unwrap();
         assert_eq!(back, message);

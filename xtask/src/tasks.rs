@@ -88,6 +88,14 @@ pub fn test() -> anyhow::Result<()> {
         ]),
         |line| totals.read_cargo(line),
     )?;
+    // The page's own logic (rooms, merging, unread counts) is plain Rust,
+    // tested natively; the workspace run leaves the crate out because its
+    // features are the browser's.
+    let frontend_ok = command::run_scanning(
+        command::new("cargo").args(["test", "--package", "frontend"]),
+        |line| totals.read_cargo(line),
+    )?;
+    let cargo_ok = cargo_ok && frontend_ok;
 
     build_bundle()?;
     step("building chat-server for the end-to-end tests");

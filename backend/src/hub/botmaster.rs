@@ -337,12 +337,29 @@ pub(super) async fn answer_left_over(io: SocketIo, hub: Hub, left: Vec<(UserId, 
     }
 }
 
+/// What the bot calls `user`: their session's name, or their id before they chose one.
+async fn display_name(hub: &Hub, user: &UserId) -> String {
+    if let Some(name) = hub.people.name(user) {
+        return name.as_str().to_owned();
+    }
+    let stored = user.clone();
+    let name = hub
+        .reads
+        .run(move |store| store.name(stored.as_str()))
+        .await;
+    name.ok()
+        .flatten()
+        .unwrap_or_else(|| user.as_str().to_owned())
+}
+
 /// Asks the bot, streams its answer to the user's tabs, stores it and sends it.
 async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody) {
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut streamed = false;
     let conversation = room(user);
-    let speaker = Speaker::new(&conversation, user.as_str());
+    // The bot greets people by their display name, not their random id.
+    let name = display_name(hub, user).await;
+    let speaker = Speaker::new(&conversation, &name);
     let replies = crate::bot::ask_streaming(
         hub.bot.as_ref(),
         hub.bot_timeout,

@@ -1,15 +1,15 @@
 use std::future::{Ready, ready};
 
 use shared::events::{NEW_MESSAGE, OLDER};
-use shared::{ChatError, ClientMessageId, MessageBody, NewMessage, OlderRequest, UserName};
+use shared::{ChatError, ClientMessageId, NewMessage, OlderRequest, RoomName, UserName};
 use socketioxide::ParserError;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::identify::Identity;
 use super::refusal::{Refusal, refuse, reject};
-use super::sequencer::{Overloaded, recent};
-use super::{Hub, botmaster};
+use super::sequencer::{Overloaded, Said, recent};
+use super::{Hub, botmaster, profile, rooms, typing};
 use crate::limits::{Action, Client};
 
 /// A socket joined: listen for its messages, under its client's limits.
@@ -21,7 +21,13 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
         return;
     };
     if let Some(user) = identity.client.user.clone() {
-        botmaster::attach(&socket, io, hub.clone(), user, identity.client.clone());
+        botmaster::attach(
+            &socket,
+            io.clone(),
+            hub.clone(),
+            user,
+            identity.client.clone(),
+        );
     }
     // The handler does its work before returning a finished future: socketioxide
     // calls handlers in the order messages arrive but runs their async bodies
@@ -34,9 +40,9 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
               TryData(data): TryData<NewMessage>,
               ack: AckSender|
               -> Ready<()> {
-            match check(&hub, &client, data) {
-                Ok((valid, client_id)) => {
-                    let published = hub.sequencer.publish(valid, client_id, socket.clone(), ack);
+            match check(&hub, &socket, &client, data) {
+                Ok((said, client_id)) => {
+                    let published = hub.sequencer.publish(said, client_id, socket.clone(), ack);
                     if let Err(Overloaded(ack)) = published {
                         refuse(&socket, &Refusal::Overloaded, ack);
                     }
@@ -55,14 +61,20 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
               ack: AckSender| {
             let client = client.clone();
             async move {
-                let before = match request {
-                    Ok(OlderRequest { before }) => before,
-                    Err(_) => return reject(ack, ChatError::from(&Refusal::MalformedOlder)),
+                let Ok(OlderRequest { before, room }) = request else {
+                    return reject(ack, ChatError::from(&Refusal::MalformedOlder));
                 };
+                if !rooms::joined(&socket).contains(&room) {
+                    return reject(ack, ChatError::from(&Refusal::NotInRoom(room)));
+                }
                 if let Err(retry) = hub.limits.check(Action::Older, &client) {
                     return reject(ack, ChatError::from(&Refusal::RateLimited(retry)));
                 }
-                match hub.reads.run(move |store| recent(store, before.0)).await {
+                match hub
+                    .reads
+                    .run(move |store| recent(store, &room, before.0))
+                    .await
+                {
                     Ok(history) => {
                         if let Err(error) = ack.send(&history) {
                             tracing::debug!(sid = %socket.id, %error, "cannot send older messages");
@@ -76,33 +88,69 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
             }
         },
     );
-    socket.on_disconnect(async |socket: SocketRef| {
-        tracing::debug!(sid = %socket.id, "disconnected");
-        // Frees the session's place in its address's count now, not when
-        // the last handle to the socket goes.
-        socket.extensions.remove::<Identity>();
-    });
+    rooms::listen(&socket, &identity.client);
+    profile::listen(&socket, &identity.client);
+    typing::listen(&socket, &identity.client);
+    socket.on_disconnect(
+        async |socket: SocketRef, io: SocketIo, State(hub): State<Hub>| {
+            tracing::debug!(sid = %socket.id, "disconnected");
+            // Frees the session's place in its address's count now, not when
+            // the last handle to the socket goes.
+            let identity = socket.extensions.remove::<Identity>();
+            let user = identity.and_then(|identity| identity.client.user);
+            rooms::depart(&socket, &io, &hub, user.as_ref()).await;
+        },
+    );
     // After the handlers, so nothing the client sends meanwhile is missed: a
     // message it publishes before joining comes back in its history.
-    hub.sequencer.join(socket, identity.last_id).await;
+    rooms::arrive(&socket, &io, &hub, &identity).await;
 }
 
-/// Decides whether a message may be published: well-formed, valid, within
-/// the sender's rate and its share of the store. Refused messages do not
-/// use up the rate.
+/// Decides whether a message may be published: well-formed, valid, for a
+/// room the socket is in, within the sender's rate and its share of the
+/// store. Refused messages do not use up the rate.
+///
+/// A session's messages carry its user id and go out under its name; the
+/// first name a session sends becomes its name. An anonymous socket names
+/// itself in every message, as the tutorial's clients do.
 fn check(
     hub: &Hub,
+    socket: &SocketRef,
     client: &Client,
     data: Result<NewMessage, ParserError>,
-) -> Result<((UserName, MessageBody), Option<ClientMessageId>), Refusal> {
+) -> Result<(Said, Option<ClientMessageId>), Refusal> {
     let message = data.map_err(|_| Refusal::Malformed)?;
-    let (user, body) = message.validate()?;
+    let session_name = client.user.as_ref().and_then(|user| hub.people.name(user));
+    let (user, body) = match session_name {
+        Some(name) => (name, message.validate_body()?),
+        // The tutorial's shape: a message without a name is not one.
+        None if message.user.is_none() => return Err(Refusal::Malformed),
+        None => message.validate()?,
+    };
     let client_id = message.client_id()?;
+    let room = match message.room.as_deref() {
+        Some(room) => RoomName::parse(room)?,
+        None => RoomName::general(),
+    };
+    if !rooms::joined(socket).contains(&room) {
+        return Err(Refusal::NotInRoom(room));
+    }
     hub.limits
         .check(Action::Message, client)
         .map_err(Refusal::RateLimited)?;
     hub.limits
         .store(client, user.as_str().len() + body.as_str().len())
         .map_err(Refusal::StoreQuota)?;
-    Ok(((user, body), client_id))
+    if let Some(session) = &client.user
+        && hub.people.name(session).is_none()
+    {
+        profile::adopt(hub, session, user.clone());
+    }
+    let said = Said {
+        room,
+        user_id: client.user.as_ref().map(|user| user.as_str().to_owned()),
+        user: UserName::clone(&user),
+        body,
+    };
+    Ok((said, client_id))
 }

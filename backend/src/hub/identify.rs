@@ -6,6 +6,7 @@
 //! `--insecure-trust-client-ids` for Botmaster's original clients. With
 //! neither, the socket is anonymous: the group chat works, Botmaster mode does not.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -13,9 +14,10 @@ use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
 use thiserror::Error;
 
-use super::Hub;
+use super::{Hub, rooms};
 use crate::identity::UserId;
 use crate::limits::{Client, ClientAddress, Slot};
+use shared::RoomName;
 
 /// Who a socket is, stored in its extensions by [`identify`].
 #[derive(Debug, Clone)]
@@ -25,9 +27,10 @@ pub(super) struct Identity {
     pub(super) client: Client,
     /// Its place among its address's sessions, given back when it goes.
     pub(super) _session: Arc<Slot>,
-    /// The id of the last group message the client has (`auth: {lastId}`),
-    /// so it gets what it missed; `None` for a fresh client.
-    pub(super) last_id: Option<u64>,
+    /// The id of the last message the client has in each room (`auth:
+    /// {lastId}` for `general`, `auth: {rooms: {"dev": 12}}` for any), so it
+    /// gets what it missed; rooms it has nothing of are absent.
+    pub(super) last_ids: HashMap<RoomName, u64>,
 }
 
 /// Why a connection was refused; sent to the client as CONNECT_ERROR.
@@ -67,10 +70,14 @@ pub(super) async fn identify(
         token(auth.as_ref())?,
         claimed_id(socket.req_parts().uri.query()),
     )?;
-    let last_id = match auth.as_ref().and_then(|auth| auth.get("lastId")) {
-        None | Some(Value::Null) => None,
-        Some(id) => Some(id.as_u64().ok_or(Refused::LastIdNotNumber)?),
-    };
+    let mut last_ids = rooms::last_ids(auth.as_ref());
+    match auth.as_ref().and_then(|auth| auth.get("lastId")) {
+        None | Some(Value::Null) => {}
+        Some(id) => {
+            let id = id.as_u64().ok_or(Refused::LastIdNotNumber)?;
+            last_ids.insert(RoomName::general(), id);
+        }
+    }
     let address = client_address(&socket);
     let session = hub
         .sessions
@@ -79,7 +86,7 @@ pub(super) async fn identify(
     socket.extensions.insert(Identity {
         client: Client { address, user },
         _session: Arc::new(session),
-        last_id,
+        last_ids,
     });
     Ok(())
 }

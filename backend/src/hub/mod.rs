@@ -5,11 +5,15 @@ mod botmaster;
 mod dialect;
 mod handlers;
 mod identify;
+mod people;
+mod profile;
 mod reads;
 mod refusal;
+mod rooms;
 mod sequencer;
+mod typing;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use socketioxide::layer::SocketIoLayer;
 use std::time::Duration;
@@ -25,6 +29,7 @@ use crate::store::Store;
 
 use dialect::Dialects;
 pub use dialect::ReplyShape;
+use people::People;
 use reads::Reads;
 use sequencer::Sequencer;
 
@@ -77,6 +82,10 @@ struct Hub {
     bot_timeout: Duration,
     /// Where messages are kept.
     store: Arc<dyn Store>,
+    /// Who is connected and in which rooms.
+    people: People,
+    /// The server, once built (the hub is made before it).
+    io: Arc<OnceLock<SocketIo>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -106,6 +115,8 @@ pub(crate) fn layer(
         bot: bot.clone(),
         bot_timeout: settings.bot_timeout,
         store: settings.store.clone(),
+        people: People::default(),
+        io: Arc::new(OnceLock::new()),
     };
     let parser = ParserConfig::common()
         .max_incoming_binaries(MAX_ATTACHMENTS)
@@ -125,6 +136,7 @@ pub(crate) fn layer(
         _ => builder,
     };
     let (layer, io) = builder.build_layer();
+    let _ = hub.io.set(io.clone());
     let context = sequencer::Context {
         io: io.clone(),
         reads: hub.reads.clone(),

@@ -1,5 +1,5 @@
 use shared::events::CHAT_ERROR;
-use shared::{ChatError, ErrorCode, SendOutcome, ValidationError};
+use shared::{ChatError, ErrorCode, RoomName, RoomNameError, SendOutcome, ValidationError};
 use socketioxide::extract::{AckSender, SocketRef};
 use thiserror::Error;
 
@@ -21,9 +21,27 @@ pub(crate) enum Refusal {
     /// the string of one.
     #[error("A Botmaster message is a JSON object with a text field (or the JSON string of one)")]
     MalformedBotmaster,
+    /// The payload of a room request was not an object with a `room` text field.
+    #[error("A room request must be an object with the text field \"room\"")]
+    MalformedRoom,
     /// The fields broke a shared validation rule.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// A room name broke the shared rules.
+    #[error(transparent)]
+    BadRoom(#[from] RoomNameError),
+    /// A message or request for a room the socket has not joined.
+    #[error("Join the room {0} before writing in it")]
+    NotInRoom(RoomName),
+    /// The server holds as many rooms as it may; no new one is made.
+    #[error("The server holds as many rooms as it may; join an existing one")]
+    TooManyRooms,
+    /// The user is in as many rooms as one user may.
+    #[error("You are in {0} rooms, the most one person may be in; leave one first")]
+    InTooManyRooms(usize),
+    /// Something only a session (a token from `POST /api/session`) may do.
+    #[error("This needs a session: POST /api/session, then connect with auth {{token}}")]
+    NeedsSession,
     /// The sender exceeded its rate limit.
     #[error("You are sending too fast; try again in {} s", .0.seconds())]
     RateLimited(RetryAfter),
@@ -41,10 +59,16 @@ pub(crate) enum Refusal {
 impl From<&Refusal> for ChatError {
     fn from(refusal: &Refusal) -> Self {
         let (code, retry) = match refusal {
-            Refusal::Malformed | Refusal::MalformedOlder | Refusal::MalformedBotmaster => {
-                (ErrorCode::Malformed, None)
-            }
-            Refusal::Invalid(_) => (ErrorCode::Invalid, None),
+            Refusal::Malformed
+            | Refusal::MalformedOlder
+            | Refusal::MalformedBotmaster
+            | Refusal::MalformedRoom => (ErrorCode::Malformed, None),
+            Refusal::Invalid(_)
+            | Refusal::BadRoom(_)
+            | Refusal::NotInRoom(_)
+            | Refusal::TooManyRooms
+            | Refusal::InTooManyRooms(_)
+            | Refusal::NeedsSession => (ErrorCode::Invalid, None),
             Refusal::RateLimited(retry) | Refusal::StoreQuota(retry) => {
                 (ErrorCode::RateLimited, Some(retry.millis()))
             }

@@ -7,12 +7,14 @@
 //! only then joins the broadcast room, so it never sees a gap, a duplicate,
 //! or a live message before older ones.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
 use shared::{
-    ChatMessage, ClientMessageId, History, MessageBody, MessageId, SendOutcome, Timestamp, UserName,
+    ChatMessage, ClientMessageId, History, MessageBody, MessageId, RoomName, SendOutcome,
+    Timestamp, UserName,
 };
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
@@ -20,11 +22,9 @@ use tokio::sync::mpsc;
 
 use super::reads::Reads;
 use super::refusal::{self, Refusal};
+use super::rooms::{self, GROUP};
 use crate::bot::{BotReply, ChatBot, Speaker};
 use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
-
-/// The group chat's room, in the store and in Socket.IO.
-pub(crate) const GROUP: &str = "group";
 
 /// Messages waiting for the sequencer. Beyond this the server is overloaded
 /// and refuses new messages rather than queueing without bound.
@@ -54,17 +54,24 @@ const MESSAGE_OVERHEAD_BYTES: usize = 128;
 enum Job {
     /// A person's validated message, with the ack to send once it is stored.
     User {
+        room: RoomName,
         user: UserName,
+        /// The sender's session user, when it has one.
+        user_id: Option<String>,
         body: MessageBody,
         client_id: Option<ClientMessageId>,
         socket: SocketRef,
         ack: AckSender,
     },
     /// The bot's answer to one message, published together and in order.
-    Bot { replies: Vec<String> },
-    /// A socket that just connected, having the group's messages up to `last_id`.
+    Bot {
+        room: RoomName,
+        replies: Vec<String>,
+    },
+    /// A socket entering `room`, having its messages up to `last_id`.
     Join {
         socket: SocketRef,
+        room: RoomName,
         last_id: Option<u64>,
     },
 }
@@ -79,6 +86,15 @@ impl std::fmt::Debug for Sequencer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sequencer").finish_non_exhaustive()
     }
+}
+
+/// A person's message for the sequencer: the room, who says it (name and
+/// session user), and what.
+pub(crate) struct Said {
+    pub(crate) room: RoomName,
+    pub(crate) user: UserName,
+    pub(crate) user_id: Option<String>,
+    pub(crate) body: MessageBody,
 }
 
 /// The sequencer's queue is full; the message was not queued and its ack is handed back.
@@ -118,13 +134,21 @@ impl Sequencer {
     /// the order they are published in.
     pub(crate) fn publish(
         &self,
-        (user, body): (UserName, MessageBody),
+        said: Said,
         client_id: Option<ClientMessageId>,
         socket: SocketRef,
         ack: AckSender,
     ) -> Result<(), Overloaded> {
-        let job = Job::User {
+        let Said {
+            room,
             user,
+            user_id,
+            body,
+        } = said;
+        let job = Job::User {
+            room,
+            user,
+            user_id,
             body,
             client_id,
             socket,
@@ -138,9 +162,15 @@ impl Sequencer {
             })
     }
 
-    /// Sends `socket` what it missed after `last_id`, then lets it hear live messages.
-    pub(crate) async fn join(&self, socket: SocketRef, last_id: Option<u64>) {
-        if self.jobs.send(Job::Join { socket, last_id }).await.is_err() {
+    /// Sends `socket` what it missed of `room` after `last_id`, then lets it
+    /// hear the room's live messages.
+    pub(crate) async fn join(&self, socket: SocketRef, room: RoomName, last_id: Option<u64>) {
+        let job = Job::Join {
+            socket,
+            room,
+            last_id,
+        };
+        if self.jobs.send(job).await.is_err() {
             tracing::debug!("sequencer gone; join dropped");
         }
     }
@@ -156,6 +186,7 @@ enum Step {
     /// A socket to bring up to date and add to the room.
     Join {
         socket: SocketRef,
+        room: RoomName,
         last_id: Option<u64>,
     },
 }
@@ -175,26 +206,36 @@ pub(crate) fn start(pending: Pending, context: Context) {
     tokio::spawn(async move {
         // Read before anything new is stored: everything up to here is published.
         let reading = store.clone();
-        let latest = tokio::task::spawn_blocking(move || reading.latest_id(GROUP))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(0);
+        let latest: HashMap<String, u64> =
+            tokio::task::spawn_blocking(move || reading.latest_ids(GROUP))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
         let _ = started.send(latest);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let mut writes = Vec::new();
             for job in batch.drain(..) {
                 match job {
-                    Job::Join { socket, last_id } => {
+                    Job::Join {
+                        socket,
+                        room,
+                        last_id,
+                    } => {
                         let earlier = std::mem::take(&mut writes);
                         let sent = match save(&store, earlier).await {
                             Some(step) => steps.send(step).await,
                             None => Ok(()),
                         };
-                        if sent.is_err()
-                            || steps.send(Step::Join { socket, last_id }).await.is_err()
-                        {
+                        let join = Step::Join {
+                            socket,
+                            room,
+                            last_id,
+                        };
+                        if sent.is_err() || steps.send(join).await.is_err() {
                             return;
                         }
                     }
@@ -217,11 +258,19 @@ pub(crate) fn start(pending: Pending, context: Context) {
         while let Some(step) = stored.recv().await {
             match step {
                 Step::Stored { writes, result } => {
-                    if let Some(last) = publish(&context, writes, result, &weak).await {
-                        published = published.max(last);
+                    for (room, last) in publish(&context, writes, result, &weak).await {
+                        let latest = published.entry(room).or_default();
+                        *latest = (*latest).max(last);
                     }
                 }
-                Step::Join { socket, last_id } => join(&context, &socket, last_id, published).await,
+                Step::Join {
+                    socket,
+                    room,
+                    last_id,
+                } => {
+                    let latest = published.get(&rooms::key(&room)).copied().unwrap_or(0);
+                    join(&context, &socket, room, last_id, latest).await;
+                }
             }
         }
     });
@@ -239,13 +288,14 @@ async fn save(store: &Arc<dyn Store>, writes: Vec<Job>) -> Option<Step> {
 }
 
 /// Broadcasts and acks stored writes in order, or refuses them all when
-/// they could not be stored. Returns the last id published.
+/// they could not be stored. Returns the last id published in each room
+/// (by its store key).
 async fn publish(
     context: &Context,
     writes: Vec<Job>,
     result: Result<Vec<Appended>, StoreError>,
     sequencer: &mpsc::WeakSender<Job>,
-) -> Option<u64> {
+) -> HashMap<String, u64> {
     let mut stored = match result {
         Ok(stored) => stored.into_iter(),
         Err(error) => {
@@ -255,24 +305,24 @@ async fn publish(
                     Job::User { socket, ack, .. } => {
                         refusal::refuse(&socket, &Refusal::Unavailable, ack);
                     }
-                    Job::Bot { replies } => {
+                    Job::Bot { replies, .. } => {
                         tracing::warn!(count = replies.len(), "bot replies not stored, not sent");
                     }
                     Job::Join { .. } => {}
                 }
             }
-            return None;
+            return HashMap::new();
         }
     };
-    let mut last = None;
+    let mut last = HashMap::new();
     for job in writes {
         match job {
             Job::User { ack, .. } => {
                 let Some(appended) = stored.next() else { break };
                 let message = chat_message(appended.stored());
-                if let Appended::New(_) = appended {
-                    broadcast(&context.io, NEW_MESSAGE, &message).await;
-                    last = Some(message.id.0);
+                if let Appended::New(stored) = appended {
+                    broadcast(&context.io, &stored.draft.room, NEW_MESSAGE, &message).await;
+                    last.insert(stored.draft.room.clone(), message.id.0);
                     tokio::spawn(ask_bot(
                         context.bot.clone(),
                         context.bot_timeout,
@@ -285,11 +335,12 @@ async fn publish(
                     tracing::debug!(%error, "cannot send ack");
                 }
             }
-            Job::Bot { replies } => {
+            Job::Bot { replies, .. } => {
                 for appended in stored.by_ref().take(replies.len()) {
-                    let message = chat_message(appended.stored());
-                    broadcast(&context.io, BOT_MESSAGE, &message).await;
-                    last = Some(message.id.0);
+                    let stored = appended.stored();
+                    let message = chat_message(stored);
+                    broadcast(&context.io, &stored.draft.room, BOT_MESSAGE, &message).await;
+                    last.insert(stored.draft.room.clone(), message.id.0);
                 }
             }
             Job::Join { .. } => {}
@@ -300,41 +351,54 @@ async fn publish(
 
 /// The drafts a write job stores: one per message.
 fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
-    let draft = |author: &str, body: &str, client_id: Option<&ClientMessageId>| Draft {
-        room: GROUP.to_owned(),
+    let draft = |room: &RoomName, author: &str, body: &str| Draft {
+        room: rooms::key(room),
         author: author.to_owned(),
         body: body.to_owned(),
         extra: None,
-        client_id: client_id.map(|id| id.as_str().to_owned()),
+        client_id: None,
         sent_at: sent_at.0,
     };
     match job {
         Job::User {
+            room,
             user,
+            user_id,
             body,
             client_id,
             ..
-        } => vec![draft(user.as_str(), body.as_str(), client_id.as_ref())],
-        Job::Bot { replies } => replies
+        } => vec![Draft {
+            extra: user_id.as_ref().map(|id| Author::extra(id)),
+            client_id: client_id.as_ref().map(|id| id.as_str().to_owned()),
+            ..draft(room, user.as_str(), body.as_str())
+        }],
+        Job::Bot { room, replies } => replies
             .iter()
-            .map(|reply| draft(shared::BOT_NAME, reply, None))
+            .map(|reply| draft(room, shared::BOT_NAME, reply))
             .collect(),
         Job::Join { .. } => Vec::new(),
     }
 }
 
-/// Sends `socket` the messages it missed, then adds it to the room.
-async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>, published: u64) {
+/// Sends `socket` the messages of `room` it missed, then adds it to the room.
+async fn join(
+    context: &Context,
+    socket: &SocketRef,
+    room: RoomName,
+    last_id: Option<u64>,
+    published: u64,
+) {
+    let key = rooms::key(&room);
     let history = context
         .reads
-        .run(move |store| missed(store, last_id, published))
+        .run(move |store| missed(store, &room, last_id, published))
         .await;
     let sent = match history {
         Ok(history) => socket.emit(HISTORY, &history).map_err(|e| e.to_string()),
         Err(error) => Err(error.to_string()),
     };
     match sent {
-        Ok(()) => socket.join(GROUP),
+        Ok(()) => socket.join(key),
         Err(error) => {
             // Joining without its history would leave a hole; the client
             // reconnects and asks again.
@@ -346,14 +410,20 @@ async fn join(context: &Context, socket: &SocketRef, last_id: Option<u64>, publi
 
 /// What a client with messages up to `last_id` should get, of the messages
 /// published so far (up to id `published`; later ones it gets live).
-fn missed(store: &dyn Store, last_id: Option<u64>, published: u64) -> Result<History, StoreError> {
+fn missed(
+    store: &dyn Store,
+    room: &RoomName,
+    last_id: Option<u64>,
+    published: u64,
+) -> Result<History, StoreError> {
     if let Some(last_id) = last_id.filter(|&id| id <= published)
         && published - last_id <= MAX_CATCH_UP as u64
     {
         let limit = usize::try_from(published - last_id).unwrap_or(MAX_CATCH_UP);
-        let messages = store.after(GROUP, last_id, limit)?;
+        let messages = store.after(&rooms::key(room), last_id, limit)?;
         if page_bytes(&messages) <= PAGE_BYTES {
             return Ok(History {
+                room: room.clone(),
                 messages: messages.iter().map(chat_message).collect(),
                 reset: false,
                 more: false,
@@ -363,18 +433,23 @@ fn missed(store: &dyn Store, last_id: Option<u64>, published: u64) -> Result<His
     // Fresh, too far behind (in messages or in bytes), or from before the
     // history was wiped: the latest published, replacing whatever the
     // client had; it pages back with `older`.
-    let mut history = recent(store, published + 1)?;
+    let mut history = recent(store, room, published + 1)?;
     history.reset = true;
     Ok(history)
 }
 
-/// Up to [`RECENT`] messages before id `before`, oldest first, the oldest
-/// left out where they would make the page bigger than [`PAGE_BYTES`].
-pub(crate) fn recent(store: &dyn Store, before: u64) -> Result<History, StoreError> {
-    let mut messages = store.before(GROUP, Some(before), RECENT)?;
+/// Up to [`RECENT`] messages of `room` before id `before`, oldest first, the
+/// oldest left out where they would make the page bigger than [`PAGE_BYTES`].
+pub(crate) fn recent(
+    store: &dyn Store,
+    room: &RoomName,
+    before: u64,
+) -> Result<History, StoreError> {
+    let mut messages = store.before(&rooms::key(room), Some(before), RECENT)?;
     keep_latest_page(&mut messages);
     let more = messages.first().is_some_and(|first| first.id > 1);
     Ok(History {
+        room: room.clone(),
         messages: messages.iter().map(chat_message).collect(),
         reset: false,
         more,
@@ -423,6 +498,25 @@ fn chat_message(stored: &Stored) -> ChatMessage {
             .client_id
             .as_deref()
             .and_then(|id| ClientMessageId::parse(id).ok()),
+        room: rooms::name(&draft.room),
+        user_id: draft.extra.as_deref().and_then(Author::user_id),
+    }
+}
+
+/// What a group message keeps beside its name and body: the sender's
+/// session user, as JSON in the draft's `extra`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Author {
+    user_id: String,
+}
+
+impl Author {
+    fn extra(user_id: &str) -> String {
+        serde_json::json!({"user_id": user_id}).to_string()
+    }
+
+    fn user_id(extra: &str) -> Option<String> {
+        serde_json::from_str::<Self>(extra).ok().map(|a| a.user_id)
     }
 }
 
@@ -434,7 +528,8 @@ async fn ask_bot(
     sequencer: mpsc::WeakSender<Job>,
 ) {
     let name = message.user.as_str();
-    let conversation = format!("{GROUP}:{name}");
+    let room = message.room.clone();
+    let conversation = format!("{}:{name}", rooms::key(&room));
     let speaker = Speaker::new(&conversation, name);
     let replies = crate::bot::ask(bot.as_ref(), timeout, speaker, message.body.as_str()).await;
     let replies: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
@@ -443,14 +538,14 @@ async fn ask_bot(
     }
     // The server may be shutting down; then there is nobody to tell.
     if let Some(sequencer) = sequencer.upgrade()
-        && sequencer.send(Job::Bot { replies }).await.is_err()
+        && sequencer.send(Job::Bot { room, replies }).await.is_err()
     {
         tracing::debug!("sequencer gone; bot replies dropped");
     }
 }
 
-async fn broadcast(io: &SocketIo, event: &'static str, message: &ChatMessage) {
-    if let Err(error) = io.to(GROUP).emit(event, message).await {
+async fn broadcast(io: &SocketIo, key: &str, event: &'static str, message: &ChatMessage) {
+    if let Err(error) = io.to(key.to_owned()).emit(event, message).await {
         // Some sockets could not take it (closed, or too far behind); the rest did.
         tracing::warn!(%error, event, id = message.id.0, "broadcast incomplete");
     }

@@ -6,7 +6,7 @@ use thiserror::Error;
 
 /// A user id: 1 to 64 characters from `A-Z a-z 0-9 _ -`, so it is safe in
 /// room names, logs and URLs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserId(String);
 
 impl UserId {

@@ -71,7 +71,21 @@ pub enum Action {
     Connect,
     /// A new user id and token.
     NewSession,
+    /// A passing signal: a read mark, "typing", a join or a rename.
+    Signal,
+    /// A new group room.
+    NewRoom,
 }
+
+/// Signals (read marks, typing, joins, renames) a person may send at once,
+/// and per second after: a page sends a few per message read or typed.
+const SIGNAL_BURST: u32 = 30;
+const SIGNALS_PER_SECOND: f64 = 5.0;
+
+/// Rooms one person (or anonymous address) may create at once, and per
+/// second after: 5, then one a minute.
+const ROOM_BURST: u32 = 5;
+const ROOMS_PER_SECOND: f64 = 1.0 / 60.0;
 
 /// Too fast: the client may try again after this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +123,8 @@ pub struct RateLimits {
     address_older: Keyed<ClientAddress>,
     connects: Keyed<ClientAddress>,
     new_sessions: Keyed<ClientAddress>,
+    signals: Keyed<Person>,
+    new_rooms: Keyed<Person>,
     stored_bytes: Keyed<Person>,
     store_burst: NonZeroU32,
 }
@@ -150,6 +166,8 @@ impl RateLimits {
             )),
             connects: Keyed::hashmap(quota(rates.connect_burst, rates.connects_per_second)),
             new_sessions: Keyed::hashmap(quota(rates.connect_burst, rates.connects_per_second)),
+            signals: Keyed::hashmap(quota(SIGNAL_BURST, SIGNALS_PER_SECOND)),
+            new_rooms: Keyed::hashmap(quota(ROOM_BURST, ROOMS_PER_SECOND)),
             stored_bytes: Keyed::hashmap(quota(
                 store_burst.get(),
                 f64::from(store_burst.get()) / 60.0,
@@ -172,6 +190,8 @@ impl RateLimits {
             Action::Older => both(&self.address_older, &client.address, &self.older, &person),
             Action::Connect => one(&self.connects, &client.address),
             Action::NewSession => one(&self.new_sessions, &client.address),
+            Action::Signal => one(&self.signals, &person),
+            Action::NewRoom => one(&self.new_rooms, &person),
         }
     }
 
@@ -198,6 +218,8 @@ impl RateLimits {
         forget(&self.address_older);
         forget(&self.connects);
         forget(&self.new_sessions);
+        forget(&self.signals);
+        forget(&self.new_rooms);
         forget(&self.stored_bytes);
     }
 }

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+use super::directory::{Created, Directory, Membership};
 use super::{Appended, Draft, Store, StoreError, Stored};
 
 /// History in memory only: lost when the process ends. For measuring what
@@ -8,6 +9,98 @@ use super::{Appended, Draft, Store, StoreError, Stored};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     rooms: Mutex<Rooms>,
+    directory: Mutex<Names>,
+}
+
+/// Rooms, memberships and names.
+#[derive(Debug, Default)]
+struct Names {
+    rooms: std::collections::BTreeSet<String>,
+    /// user → room → last read.
+    memberships: HashMap<String, std::collections::BTreeMap<String, u64>>,
+    names: HashMap<String, String>,
+}
+
+impl MemoryStore {
+    fn names(&self) -> std::sync::MutexGuard<'_, Names> {
+        self.directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Directory for MemoryStore {
+    fn create_room(&self, name: &str, max_rooms: usize, _at: u64) -> Result<Created, StoreError> {
+        let mut names = self.names();
+        Ok(if names.rooms.contains(name) {
+            Created::Existing
+        } else if names.rooms.len() >= max_rooms {
+            Created::Full
+        } else {
+            names.rooms.insert(name.to_owned());
+            Created::New
+        })
+    }
+
+    fn room_exists(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.names().rooms.contains(name))
+    }
+
+    fn join_room(
+        &self,
+        user: &str,
+        room: &str,
+        max_rooms: usize,
+    ) -> Result<Membership, StoreError> {
+        let mut names = self.names();
+        let rooms = names.memberships.entry(user.to_owned()).or_default();
+        Ok(match rooms.get(room) {
+            Some(&last_read) => Membership::Member { last_read },
+            None if rooms.len() >= max_rooms => Membership::Full,
+            None => {
+                rooms.insert(room.to_owned(), 0);
+                Membership::Member { last_read: 0 }
+            }
+        })
+    }
+
+    fn leave_room(&self, user: &str, room: &str) -> Result<(), StoreError> {
+        if let Some(rooms) = self.names().memberships.get_mut(user) {
+            rooms.remove(room);
+        }
+        Ok(())
+    }
+
+    fn memberships(&self, user: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self
+            .names()
+            .memberships
+            .get(user)
+            .map_or_else(Vec::new, |rooms| {
+                rooms
+                    .iter()
+                    .map(|(room, &read)| (room.clone(), read))
+                    .collect()
+            }))
+    }
+
+    fn mark_read(&self, user: &str, room: &str, id: u64) -> Result<bool, StoreError> {
+        let mut names = self.names();
+        let read = names
+            .memberships
+            .get_mut(user)
+            .and_then(|rooms| rooms.get_mut(room));
+        Ok(read.map(|read| *read = (*read).max(id)).is_some())
+    }
+
+    fn name(&self, user: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.names().names.get(user).cloned())
+    }
+
+    fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError> {
+        self.names().names.insert(user.to_owned(), name.to_owned());
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +172,16 @@ impl Store for MemoryStore {
             .map_or(0, |messages| messages.len() as u64))
     }
 
+    fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(rooms
+            .messages
+            .iter()
+            .filter(|(room, _)| room.starts_with(prefix))
+            .map(|(room, messages)| (room.clone(), messages.len() as u64))
+            .collect())
+    }
+
     fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError> {
         let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         let mut left: Vec<Stored> = rooms
@@ -112,6 +215,11 @@ mod tests {
     #[test]
     fn finds_the_conversations_left_unanswered() {
         crate::store::check_unanswered(&MemoryStore::default());
+    }
+
+    #[test]
+    fn keeps_rooms_memberships_and_names() {
+        crate::store::directory::check_directory(&MemoryStore::default());
     }
 
     #[test]

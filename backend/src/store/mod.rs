@@ -3,6 +3,7 @@
 //! client missed. [`Store`] hides the engine: SQLite by default, memory for
 //! benchmarks of the cost of durability.
 
+mod directory;
 mod memory;
 mod sqlite;
 
@@ -10,13 +11,15 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+pub use directory::{Created, Directory, Membership};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 /// A message to store; the store gives it its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
-    /// `group`, or `user:<id>` for a private conversation.
+    /// `group` (the room `general`), `group:<name>` for another group room,
+    /// or `user:<id>` for a private conversation.
     pub room: String,
     /// Who wrote it.
     pub author: String,
@@ -73,8 +76,8 @@ pub enum StoreError {
     Failed(String),
 }
 
-/// Durable message history, per room.
-pub trait Store: std::fmt::Debug + Send + Sync + 'static {
+/// Durable message history, per room, and the [`Directory`] of rooms and people.
+pub trait Store: Directory + std::fmt::Debug + Send + Sync + 'static {
     /// Stores `drafts` in one durable step, all or none, in order; each gets
     /// the next id of its room. Returns when they would survive a crash.
     fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError>;
@@ -93,6 +96,10 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
 
     /// The id of the room's latest message; 0 when it has none.
     fn latest_id(&self, room: &str) -> Result<u64, StoreError>;
+
+    /// The latest id of every room whose name starts with `prefix` and that
+    /// has messages.
+    fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// The latest message of every room whose name starts with `prefix`,
     /// where that message is not by `author`, ordered by room: the private

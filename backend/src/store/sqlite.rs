@@ -3,11 +3,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Transaction, params};
 
+use super::directory::{Created, Directory, Membership};
 use super::{Appended, Draft, Store, StoreError, Stored};
 
 /// The schema, one script per version; a database at version `n` gets
 /// every script after the `n`th, in one transaction each.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_messages.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_messages.sql"),
+    include_str!("../../migrations/0002_rooms.sql"),
+];
 
 /// History in one SQLite file, written ahead (WAL) and synced on every
 /// commit, so an acknowledged message survives the process being killed
@@ -131,6 +135,20 @@ impl Store for SqliteStore {
         latest(&connection, room)
     }
 
+    fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT room, MAX(id) FROM messages
+                 WHERE substr(room, 1, length(?1)) = ?1 GROUP BY room",
+            )
+            .map_err(classify)?;
+        let rows = statement
+            .query_map([prefix], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(classify)?;
+        rows.collect::<Result<_, _>>().map_err(classify)
+    }
+
     fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError> {
         let connection = self.connection();
         // `substr` rather than LIKE, whose `_` and `%` a prefix could contain.
@@ -152,6 +170,133 @@ impl Store for SqliteStore {
             .map_err(classify)?;
         rows.collect::<Result<_, _>>().map_err(classify)
     }
+}
+
+impl Directory for SqliteStore {
+    fn create_room(&self, name: &str, max_rooms: usize, at: u64) -> Result<Created, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(classify)?;
+        if exists(&transaction, name)? {
+            return Ok(Created::Existing);
+        }
+        let count: usize = transaction
+            .query_row("SELECT COUNT(*) FROM rooms", [], |row| row.get(0))
+            .map_err(classify)?;
+        if count >= max_rooms {
+            return Ok(Created::Full);
+        }
+        transaction
+            .execute(
+                "INSERT INTO rooms (name, created_at) VALUES (?1, ?2)",
+                params![name, at],
+            )
+            .map_err(classify)?;
+        transaction.commit().map_err(classify)?;
+        Ok(Created::New)
+    }
+
+    fn room_exists(&self, name: &str) -> Result<bool, StoreError> {
+        exists(&self.connection(), name)
+    }
+
+    fn join_room(
+        &self,
+        user: &str,
+        room: &str,
+        max_rooms: usize,
+    ) -> Result<Membership, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(classify)?;
+        let last_read: Option<u64> = transaction
+            .query_row(
+                "SELECT last_read FROM memberships WHERE user = ?1 AND room = ?2",
+                params![user, room],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(classify)?;
+        if let Some(last_read) = last_read {
+            return Ok(Membership::Member { last_read });
+        }
+        let count: usize = transaction
+            .query_row(
+                "SELECT COUNT(*) FROM memberships WHERE user = ?1",
+                [user],
+                |row| row.get(0),
+            )
+            .map_err(classify)?;
+        if count >= max_rooms {
+            return Ok(Membership::Full);
+        }
+        transaction
+            .execute(
+                "INSERT INTO memberships (user, room) VALUES (?1, ?2)",
+                params![user, room],
+            )
+            .map_err(classify)?;
+        transaction.commit().map_err(classify)?;
+        Ok(Membership::Member { last_read: 0 })
+    }
+
+    fn leave_room(&self, user: &str, room: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "DELETE FROM memberships WHERE user = ?1 AND room = ?2",
+                params![user, room],
+            )
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    fn memberships(&self, user: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached("SELECT room, last_read FROM memberships WHERE user = ?1 ORDER BY room")
+            .map_err(classify)?;
+        let rows = statement
+            .query_map([user], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(classify)?;
+        rows.collect::<Result<_, _>>().map_err(classify)
+    }
+
+    fn mark_read(&self, user: &str, room: &str, id: u64) -> Result<bool, StoreError> {
+        let connection = self.connection();
+        let changed = connection
+            .prepare_cached(
+                "UPDATE memberships SET last_read = MAX(last_read, ?3) WHERE user = ?1 AND room = ?2",
+            )
+            .and_then(|mut statement| statement.execute(params![user, room, id]))
+            .map_err(classify)?;
+        Ok(changed > 0)
+    }
+
+    fn name(&self, user: &str) -> Result<Option<String>, StoreError> {
+        self.connection()
+            .query_row("SELECT name FROM profiles WHERE user = ?1", [user], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(classify)
+    }
+
+    fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO profiles (user, name) VALUES (?1, ?2)
+                 ON CONFLICT (user) DO UPDATE SET name = excluded.name",
+                params![user, name],
+            )
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+fn exists(connection: &Connection, name: &str) -> Result<bool, StoreError> {
+    connection
+        .query_row("SELECT 1 FROM rooms WHERE name = ?1", [name], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(classify)
 }
 
 fn latest(connection: &Connection, room: &str) -> Result<u64, StoreError> {
@@ -325,6 +470,12 @@ mod tests {
     fn finds_the_conversations_left_unanswered() {
         let (_dir, store) = temp_db();
         crate::store::check_unanswered(&store);
+    }
+
+    #[test]
+    fn keeps_rooms_memberships_and_names() {
+        let (_dir, store) = temp_db();
+        crate::store::directory::check_directory(&store);
     }
 
     #[test]

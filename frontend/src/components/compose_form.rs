@@ -1,30 +1,57 @@
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use shared::NewMessage;
 
 use crate::chat::Chat;
 
-/// Name and message inputs with a Send button. Enter sends too (it submits
-/// the form). The name stays for the next message; the message is cleared.
+/// Name and message inputs with a Send button, for the room on screen.
+/// Enter sends too (it submits the form). The name is the session's: shown
+/// as the server remembers it, and a different one renames the session
+/// before the message goes. The message is cleared once queued.
 #[component]
 pub fn ComposeForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let user = RwSignal::new(String::new());
     let body = RwSignal::new(String::new());
     let error = chat.error;
+    // The session's name fills the field when it comes, unless typed over.
+    Effect::new(move |_| {
+        if let Some(name) = chat.name.get()
+            && user.get_untracked().trim().is_empty()
+        {
+            user.set(name);
+        }
+    });
 
-    let on_submit = move |event: SubmitEvent| {
-        event.prevent_default();
-        let message = NewMessage {
-            user: user.get_untracked(),
-            body: body.get_untracked(),
-            client_id: None,
-        };
-        match chat.send(&message) {
-            Ok(()) => body.set(String::new()),
-            Err(invalid) => error.set(Some(invalid.to_string())),
+    let on_submit = {
+        let chat = chat.clone();
+        move |event: SubmitEvent| {
+            event.prevent_default();
+            let (name, text) = (user.get_untracked(), body.get_untracked());
+            let renamed = chat.user_id.get_untracked().is_some()
+                && !name.trim().is_empty()
+                && chat.name.get_untracked().as_deref() != Some(name.trim());
+            let message = shared::NewMessage {
+                user: Some(name.clone()),
+                body: text.clone(),
+                client_id: None,
+                room: None,
+            };
+            if let Err(invalid) = message.validate() {
+                return error.set(Some(invalid.to_string()));
+            }
+            body.set(String::new());
+            if renamed {
+                // The message goes under the new name once the server has it.
+                let new_name = name.clone();
+                chat.rename(&new_name, move |chat| {
+                    let _ = chat.send(&name, &text);
+                });
+            } else if let Err(invalid) = chat.send(&name, &text) {
+                error.set(Some(invalid.to_string()));
+            }
         }
     };
+    let on_input = move |_| chat.typing();
 
     view! {
         <form class="compose" data-testid="compose" on:submit=on_submit>
@@ -43,7 +70,9 @@ pub fn ComposeForm() -> impl IntoView {
                     type="text"
                     data-testid="body"
                     autocomplete="off"
+                    enterkeyhint="send"
                     bind:value=body
+                    on:input=on_input
                 />
             </label>
             <button type="submit" data-testid="send">"Send"</button>

@@ -2,7 +2,6 @@ use leptos::html::Ol;
 use leptos::prelude::*;
 
 use super::MessageItem;
-use shared::MessageId;
 
 use crate::chat::{Chat, Entry};
 use crate::time;
@@ -50,46 +49,63 @@ const OLDER_THRESHOLD_PX: i32 = 40;
 /// How close to the bottom (in pixels) counts as reading the newest message.
 const BOTTOM_SLACK_PX: i32 = 40;
 
-/// The page's title, before the unread count.
-const TITLE: &str = "Chat with ChatFriend";
-
-/// The conversation, oldest first, then what is still being sent. Follows
-/// the newest message; scrolling to the top fetches older ones, keeping
-/// the view where it was.
+/// The room on screen, oldest first, then what is still being sent to it.
+/// Follows the newest message; scrolling to the top fetches older ones,
+/// keeping the view where it was.
 #[component]
 pub fn MessageList() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let list = NodeRef::<Ol>::new();
-    let newest = Memo::new(move |_| chat.entries.with(|l| l.last().map(|e| e.message.id)));
-    let oldest = Memo::new(move |_| chat.entries.with(|l| l.first().map(|e| e.message.id)));
+    let current = chat.current;
+    let room = move |f: &dyn Fn(&crate::rooms::Room) -> Option<shared::MessageId>| {
+        chat.rooms
+            .with(|rooms| rooms.get(&current.get()).and_then(f))
+    };
+    let newest = Memo::new(move |_| room(&|r| r.entries.last().map(|e| e.message.id)));
+    let oldest = Memo::new(move |_| room(&|r| r.entries.first().map(|e| e.message.id)));
+    let more_before = Memo::new(move |_| {
+        chat.rooms
+            .with(|rooms| rooms.get(&current.get()).is_some_and(|r| r.more_before))
+    });
+    let entries = move || {
+        chat.rooms.with(|rooms| {
+            rooms
+                .get(&current.get())
+                .map(|r| r.entries.clone())
+                .unwrap_or_default()
+        })
+    };
     // Distance from the bottom when older messages were asked for.
     let anchor = StoredValue::new(None::<i32>);
     // Whether the reader is at the newest message; reading further back,
     // new messages do not move the view.
     let at_bottom = RwSignal::new(true);
-    // The newest message the reader has had in view with the page visible.
-    let read_up_to = RwSignal::new(None::<MessageId>);
-    let unread = Memo::new(move |_| {
-        let read = read_up_to.get();
-        chat.entries.with(|l| {
-            l.iter()
-                .rev()
-                .take_while(|e| Some(e.message.id) > read)
-                .count()
+    let unread = {
+        let chat = chat.clone();
+        Memo::new(move |_| {
+            chat.rooms.with(|rooms| {
+                rooms
+                    .get(&current.get())
+                    .map_or(0, |r| r.unread(|m| chat.is_mine(m)))
+            })
         })
-    });
+    };
+    // A `Copy` handle, so the closures below stay `Copy`.
+    let handle = StoredValue::new(chat.clone());
     let mark_read = move || {
         if at_bottom.get_untracked() && !document().hidden() {
-            read_up_to.set(newest.get_untracked());
+            handle.with_value(Chat::mark_read);
         }
     };
-    let to_bottom = move |list: &web_sys::HtmlOListElement| {
-        list.set_scroll_top(list.scroll_height());
-        at_bottom.set(true);
-        mark_read();
-        // Once the layout has settled (the jump button gone, say), again.
-        let list = list.clone();
-        request_animation_frame(move || list.set_scroll_top(list.scroll_height()));
+    let to_bottom = {
+        move |list: &web_sys::HtmlOListElement| {
+            list.set_scroll_top(list.scroll_height());
+            at_bottom.set(true);
+            mark_read();
+            // Once the layout has settled (the jump button gone, say), again.
+            let list = list.clone();
+            request_animation_frame(move || list.set_scroll_top(list.scroll_height()));
+        }
     };
     // Tracking the node too: the first runs come before the list is mounted.
     Effect::new(move |_| {
@@ -107,13 +123,12 @@ pub fn MessageList() -> impl IntoView {
             to_bottom(&list);
         }
     });
-    // The tab's title counts what the reader has not seen.
+    // Another room on screen: at its newest message.
     Effect::new(move |_| {
-        let title = match unread.get() {
-            0 => TITLE.to_owned(),
-            n => format!("({n}) {TITLE}"),
-        };
-        document().set_title(&title);
+        current.track();
+        if let Some(list) = list.get_untracked() {
+            request_animation_frame(move || to_bottom(&list));
+        }
     });
     let visible = window_event_listener(leptos::ev::visibilitychange, move |_| mark_read());
     on_cleanup(move || visible.remove());
@@ -145,10 +160,19 @@ pub fn MessageList() -> impl IntoView {
             let from_bottom = list.scroll_height() - list.scroll_top() - list.client_height();
             at_bottom.set(from_bottom < BOTTOM_SLACK_PX);
             mark_read();
-            if list.scroll_top() < OLDER_THRESHOLD_PX && chat.more_before.get_untracked() {
+            if list.scroll_top() < OLDER_THRESHOLD_PX && more_before.get_untracked() {
                 fetch_older();
             }
         }
+    };
+    let pending_here = move || {
+        chat.outbox.with(|pending| {
+            pending
+                .iter()
+                .filter(|p| p.room == current.get())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
     };
     view! {
         <ol
@@ -161,7 +185,7 @@ pub fn MessageList() -> impl IntoView {
             tabindex="0"
             on:scroll=on_scroll
         >
-            <Show when=move || chat.more_before.get()>
+            <Show when=move || more_before.get()>
                 <li class="older">
                     <button
                         type="button"
@@ -176,16 +200,15 @@ pub fn MessageList() -> impl IntoView {
                 </li>
             </Show>
             <Show when=move || {
-                chat.entries.with(Vec::is_empty) && chat.outbox.with(Vec::is_empty)
-                    && !chat.more_before.get()
+                newest.get().is_none() && pending_here().is_empty() && !more_before.get()
             }>
                 <li class="empty" data-testid="empty-state">
-                    "No messages yet. Enter your name and a message below to start the conversation; "
-                    "ChatFriend, the bot, answers everyone."
+                    "No messages here yet. Enter your name and a message below to start the conversation; "
+                    "ChatFriend, the bot, answers in every room."
                 </li>
             </Show>
             <For
-                each=move || chat.entries.with(|entries| rows(entries))
+                each=move || rows(&entries())
                 // A row is drawn again when what goes before it changes its look.
                 key=|row| (row.entry.message.id, row.day.clone(), row.continued)
                 children=|row| {
@@ -193,7 +216,7 @@ pub fn MessageList() -> impl IntoView {
                 }
             />
             <For
-                each=move || chat.outbox.get()
+                each=pending_here
                 key=|pending| pending.client_id.clone()
                 children=|pending| {
                     view! {

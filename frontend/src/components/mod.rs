@@ -5,9 +5,13 @@ mod compose_form;
 mod connection_status;
 mod message_item;
 mod message_list;
+mod presence_bar;
+mod room_list;
 
 pub use bot_conversation::BotConversation;
 pub use compose_form::ComposeForm;
 pub use connection_status::ConnectionStatus;
 pub use message_item::MessageItem;
 pub use message_list::MessageList;
+pub use presence_bar::PresenceBar;
+pub use room_list::RoomList;

@@ -1,0 +1,91 @@
+//! A session's display name: chosen once, kept in the store, changeable,
+//! and the name every message of the session goes out under.
+
+use shared::events::{NAME, PRESENCE, ROOMS};
+use shared::{NameOutcome, Rename, UserName, Welcome};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+
+use super::refusal::{Refusal, reject};
+use super::{Hub, botmaster, rooms};
+use crate::identity::UserId;
+use crate::limits::{Action, Client};
+
+/// Listens for `socket`'s renames. Anonymous sockets have no session to name.
+pub(super) fn listen(socket: &SocketRef, client: &Client) {
+    let client = client.clone();
+    socket.on(
+        NAME,
+        async move |io: SocketIo,
+                    State(hub): State<Hub>,
+                    TryData(request): TryData<Rename>,
+                    ack: AckSender| {
+            match rename(&io, &hub, &client, request).await {
+                Ok(welcome) => {
+                    if let Err(error) = ack.send(&NameOutcome::Named(welcome)) {
+                        tracing::debug!(%error, "cannot send ack");
+                    }
+                }
+                Err(refusal) => reject(ack, (&refusal).into()),
+            }
+        },
+    );
+}
+
+async fn rename(
+    io: &SocketIo,
+    hub: &Hub,
+    client: &Client,
+    request: Result<Rename, socketioxide::ParserError>,
+) -> Result<Welcome, Refusal> {
+    let request = request.map_err(|_| Refusal::Malformed)?;
+    let name = UserName::parse(&request.name)?;
+    let user = client.user.clone().ok_or(Refusal::NeedsSession)?;
+    hub.limits
+        .check(Action::Signal, client)
+        .map_err(Refusal::RateLimited)?;
+    let (stored, named) = (user.clone(), name.clone());
+    let rooms = hub
+        .reads
+        .run(move |store| {
+            store.set_name(stored.as_str(), named.as_str())?;
+            store.memberships(stored.as_str())
+        })
+        .await
+        .map_err(|_| Refusal::Unavailable)?;
+    let welcome = Welcome {
+        user_id: Some(user.as_str().to_owned()),
+        name: Some(name.clone()),
+        rooms: rooms::states(rooms),
+    };
+    renamed(io, hub, &user, name).await;
+    let _ = io.to(botmaster::room(&user)).emit(ROOMS, &welcome).await;
+    Ok(welcome)
+}
+
+/// Gives `user` the name of their first message, when their session has none yet.
+pub(super) fn adopt(hub: &Hub, user: &UserId, name: UserName) {
+    hub.people.rename(user, name.clone());
+    let (hub, user) = (hub.clone(), user.clone());
+    tokio::spawn(async move {
+        let (stored, named) = (user.clone(), name.clone());
+        let saved = hub
+            .reads
+            .run(move |store| store.set_name(stored.as_str(), named.as_str()))
+            .await;
+        if let Err(error) = saved {
+            tracing::warn!(%error, "cannot keep a session's name");
+        }
+        if let Some(io) = hub.io.get() {
+            renamed(io, &hub, &user, name).await;
+        }
+    });
+}
+
+/// Tells the rooms `user` is in their new member list.
+async fn renamed(io: &SocketIo, hub: &Hub, user: &UserId, name: UserName) {
+    for room in hub.people.rename(user, name) {
+        let presence = hub.people.presence(&room);
+        let _ = io.to(rooms::key(&room)).emit(PRESENCE, &presence).await;
+    }
+}

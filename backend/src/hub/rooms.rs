@@ -1,0 +1,400 @@
+//! Group rooms: where each lives in the store and in Socket.IO, which rooms
+//! a socket is in, and the requests to join, leave and mark a room read.
+//!
+//! A session user's rooms and read positions are kept in the store, so every
+//! tab of theirs opens in the same rooms with the same unread counts; an
+//! anonymous socket (the tutorial's clients) is in `general` and in the
+//! rooms it joins while connected.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use shared::events::{JOIN, LEAVE, PRESENCE, READ, ROOMS};
+use shared::{GENERAL, JoinRequest, ReadMark, RoomName, RoomOutcome, RoomRef, RoomState, Welcome};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+
+use super::identify::Identity;
+use super::refusal::{Refusal, reject};
+use super::{Hub, botmaster, sequencer};
+use crate::identity::UserId;
+use crate::limits::{Action, Client};
+use crate::store::{Created, Membership, StoreError};
+
+/// The store's and Socket.IO's name of `general`; other rooms are `group:<name>`.
+pub(crate) const GROUP: &str = "group";
+
+/// Rooms the server holds besides `general`, at most.
+const MAX_ROOMS: usize = 10_000;
+
+/// Rooms one user may be in at once, `general` included.
+pub(crate) const MAX_ROOMS_PER_USER: usize = 50;
+
+/// Where `room` lives in the store and in Socket.IO.
+pub(crate) fn key(room: &RoomName) -> String {
+    if room.is_general() {
+        GROUP.to_owned()
+    } else {
+        format!("{GROUP}:{room}")
+    }
+}
+
+/// The room stored under `key`.
+pub(crate) fn name(key: &str) -> RoomName {
+    key.strip_prefix("group:")
+        .and_then(|name| RoomName::parse(name).ok())
+        .unwrap_or_default()
+}
+
+/// The rooms a socket is in (or is being brought into), in its extensions.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Joined(Arc<Mutex<BTreeSet<RoomName>>>);
+
+impl Joined {
+    fn insert(&self, room: RoomName) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(room)
+    }
+
+    fn remove(&self, room: &RoomName) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(room)
+    }
+
+    /// Whether the socket is in `room`.
+    pub(super) fn contains(&self, room: &RoomName) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(room)
+    }
+
+    fn take(&self) -> BTreeSet<RoomName> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The rooms of a socket that just connected: its session user's (with
+/// `general` added for a new user), or `general` alone without a session;
+/// with the session's name.
+async fn rooms_of(hub: &Hub, user: Option<&UserId>) -> Result<Welcome, StoreError> {
+    let Some(user) = user.cloned() else {
+        return Ok(Welcome {
+            user_id: None,
+            name: None,
+            rooms: vec![RoomState {
+                room: RoomName::general(),
+                last_read: 0,
+            }],
+        });
+    };
+    hub.reads
+        .run(move |store| {
+            let mut rooms = store.memberships(user.as_str())?;
+            if !rooms.iter().any(|(room, _)| room == GENERAL) {
+                store.join_room(user.as_str(), GENERAL, usize::MAX)?;
+                rooms.push((GENERAL.to_owned(), 0));
+            }
+            Ok(Welcome {
+                user_id: Some(user.as_str().to_owned()),
+                name: store.name(user.as_str())?.map(shared::UserName::from_store),
+                rooms: states(rooms),
+            })
+        })
+        .await
+}
+
+/// Stored memberships as the page lists them: `general` first, then by name.
+pub(super) fn states(rooms: Vec<(String, u64)>) -> Vec<RoomState> {
+    let mut states: Vec<RoomState> = rooms
+        .into_iter()
+        .filter_map(|(room, last_read)| {
+            let room = RoomName::parse(&room).ok()?;
+            Some(RoomState { room, last_read })
+        })
+        .collect();
+    states.sort_by_key(|state| (!state.room.is_general(), state.room.clone()));
+    states
+}
+
+/// Brings a socket that just connected into its rooms: tells it who it is
+/// and which rooms it is in, then sends each room's missed messages
+/// (after the ids the page said it has) and lets it hear them live.
+pub(super) async fn arrive(socket: &SocketRef, io: &SocketIo, hub: &Hub, identity: &Identity) {
+    let user = identity.client.user.as_ref();
+    let mut welcome = match rooms_of(hub, user).await {
+        Ok(welcome) => welcome,
+        Err(error) => {
+            // Without its rooms the page would show a wrong list: it reconnects.
+            tracing::warn!(sid = %socket.id, %error, "cannot read the user's rooms; disconnecting");
+            let _ = socket.clone().disconnect();
+            return;
+        }
+    };
+    if let Some(user) = user {
+        hub.people.arrive(user, welcome.name.take());
+        welcome.name = hub.people.name(user);
+    }
+    // The tutorial's anonymous clients are in `general` alone: nothing to say.
+    if user.is_some()
+        && let Err(error) = socket.emit(ROOMS, &welcome)
+    {
+        tracing::debug!(sid = %socket.id, %error, "cannot send the rooms");
+    }
+    for state in welcome.rooms {
+        let last_id = identity.last_ids.get(&state.room).copied();
+        enter(socket, io, hub, user, state.room, last_id).await;
+    }
+}
+
+/// Puts `socket` in `room`: its history, then live messages, and the
+/// room's members told when the user is new there.
+async fn enter(
+    socket: &SocketRef,
+    io: &SocketIo,
+    hub: &Hub,
+    user: Option<&UserId>,
+    room: RoomName,
+    last_id: Option<u64>,
+) {
+    if !joined(socket).insert(room.clone()) {
+        return;
+    }
+    hub.sequencer
+        .join(socket.clone(), room.clone(), last_id)
+        .await;
+    if let Some(user) = user {
+        hub.people.enter(&room, user);
+        // To the room and to the socket, which may not hear the room yet.
+        let presence = hub.people.presence(&room);
+        let _ = socket.emit(PRESENCE, &presence);
+        let _ = io.to(key(&room)).emit(PRESENCE, &presence).await;
+    }
+}
+
+/// Takes `socket` out of `room`, telling the room when the user is gone from it.
+async fn exit(
+    socket: &SocketRef,
+    io: &SocketIo,
+    hub: &Hub,
+    user: Option<&UserId>,
+    room: &RoomName,
+) {
+    socket.leave(key(room));
+    if let Some(user) = user
+        && hub.people.exit(room, user)
+    {
+        let _ = io
+            .to(key(room))
+            .emit(PRESENCE, &hub.people.presence(room))
+            .await;
+    }
+}
+
+/// A socket closed: out of its rooms, and its user forgotten with their last socket.
+pub(super) async fn depart(socket: &SocketRef, io: &SocketIo, hub: &Hub, user: Option<&UserId>) {
+    for room in joined(socket).take() {
+        exit(socket, io, hub, user, &room).await;
+    }
+    if let Some(user) = user {
+        hub.people.depart(user);
+    }
+}
+
+/// The rooms `socket` is in.
+pub(super) fn joined(socket: &SocketRef) -> Joined {
+    if let Some(joined) = socket.extensions.get::<Joined>() {
+        return joined;
+    }
+    let joined = Joined::default();
+    socket.extensions.insert(joined.clone());
+    joined
+}
+
+/// Listens for `socket`'s requests to join, leave and mark rooms read.
+pub(super) fn listen(socket: &SocketRef, client: &Client) {
+    let for_join = client.clone();
+    socket.on(
+        JOIN,
+        async move |socket: SocketRef,
+                    io: SocketIo,
+                    State(hub): State<Hub>,
+                    TryData(request): TryData<JoinRequest>,
+                    ack: AckSender| {
+            let client = for_join;
+            let Ok(request) = request else {
+                return reject(ack, (&Refusal::MalformedRoom).into());
+            };
+            match admit(&hub, &client, &request.room).await {
+                Ok((room, last_read)) => {
+                    let state = RoomState {
+                        room: room.clone(),
+                        last_read,
+                    };
+                    if let Err(error) = ack.send(&RoomOutcome::Joined(state)) {
+                        tracing::debug!(%error, "cannot send ack");
+                    }
+                    let last_id = request.last_id.map(|id| id.0);
+                    enter(&socket, &io, &hub, client.user.as_ref(), room, last_id).await;
+                }
+                Err(refusal) => reject(ack, (&refusal).into()),
+            }
+        },
+    );
+    let for_leave = client.clone();
+    socket.on(
+        LEAVE,
+        async move |socket: SocketRef,
+                    io: SocketIo,
+                    State(hub): State<Hub>,
+                    TryData(request): TryData<RoomRef>| {
+            let user = for_leave.user;
+            let Some(room) = request.ok().and_then(|r| RoomName::parse(&r.room).ok()) else {
+                return;
+            };
+            if room.is_general() || !joined(&socket).remove(&room) {
+                return;
+            }
+            exit(&socket, &io, &hub, user.as_ref(), &room).await;
+            if let Some(user) = user {
+                let gone = room.clone();
+                let left = hub
+                    .reads
+                    .run(move |store| store.leave_room(user.as_str(), gone.as_str()))
+                    .await;
+                if let Err(error) = left {
+                    tracing::warn!(%error, %room, "cannot forget a room left");
+                }
+            }
+        },
+    );
+    let for_read = client.clone();
+    socket.on(
+        READ,
+        async move |socket: SocketRef,
+                    io: SocketIo,
+                    State(hub): State<Hub>,
+                    TryData(mark): TryData<ReadMark>| {
+            let client = for_read;
+            let (Ok(mark), Some(user)) = (mark, client.user.clone()) else {
+                return;
+            };
+            if !joined(&socket).contains(&mark.room)
+                || hub.limits.check(Action::Signal, &client).is_err()
+            {
+                return;
+            }
+            let (room, id) = (mark.room.clone(), mark.id.0);
+            let reader = user.clone();
+            let marked = hub
+                .reads
+                .run(move |store| store.mark_read(reader.as_str(), room.as_str(), id))
+                .await;
+            match marked {
+                Ok(true) => {
+                    let others = io.to(botmaster::room(&user)).except(socket.id.to_string());
+                    let _ = others.emit(READ, &mark).await;
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot keep a read mark"),
+            }
+        },
+    );
+}
+
+/// Decides whether `client` may enter the room named `raw`, creating it
+/// when new; returns it and how far the user has read it.
+async fn admit(hub: &Hub, client: &Client, raw: &str) -> Result<(RoomName, u64), Refusal> {
+    let room = RoomName::parse(raw)?;
+    hub.limits
+        .check(Action::Signal, client)
+        .map_err(Refusal::RateLimited)?;
+    let name = room.clone();
+    let exists = room.is_general()
+        || hub
+            .reads
+            .run(move |store| store.room_exists(name.as_str()))
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
+    if !exists {
+        hub.limits
+            .check(Action::NewRoom, client)
+            .map_err(Refusal::RateLimited)?;
+        let (name, at) = (room.clone(), sequencer::now().0);
+        let created = hub
+            .reads
+            .run(move |store| store.create_room(name.as_str(), MAX_ROOMS, at))
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
+        if created == Created::Full {
+            return Err(Refusal::TooManyRooms);
+        }
+    }
+    let Some(user) = client.user.clone() else {
+        return Ok((room, 0));
+    };
+    let name = room.clone();
+    let membership = hub
+        .reads
+        .run(move |store| store.join_room(user.as_str(), name.as_str(), MAX_ROOMS_PER_USER))
+        .await
+        .map_err(|_| Refusal::Unavailable)?;
+    match membership {
+        Membership::Member { last_read } => Ok((room, last_read)),
+        Membership::Full => Err(Refusal::InTooManyRooms(MAX_ROOMS_PER_USER)),
+    }
+}
+
+/// The last ids a page says it has, from `auth.rooms` (`{"dev": 12}`) and
+/// `auth.lastId` (for `general`); at most [`MAX_ROOMS_PER_USER`], the rest
+/// and anything unreadable ignored (those rooms start from their latest page).
+pub(super) fn last_ids(auth: Option<&serde_json::Value>) -> HashMap<RoomName, u64> {
+    let rooms = auth
+        .and_then(|auth| auth.get("rooms"))
+        .and_then(serde_json::Value::as_object);
+    rooms
+        .into_iter()
+        .flatten()
+        .filter_map(|(room, id)| Some((RoomName::parse(room).ok()?, id.as_u64()?)))
+        .take(MAX_ROOMS_PER_USER)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn general_keeps_the_old_group_key_and_others_get_their_own() {
+        let dev = RoomName::parse("dev").unwrap();
+        assert_eq!(key(&RoomName::general()), "group");
+        assert_eq!(key(&dev), "group:dev");
+        assert_eq!(name("group"), RoomName::general());
+        assert_eq!(name("group:dev"), dev);
+    }
+
+    #[test]
+    fn general_comes_first_then_rooms_by_name() {
+        let rooms = states(vec![
+            ("ops".into(), 1),
+            ("general".into(), 4),
+            ("dev".into(), 2),
+            ("Not A Room".into(), 9),
+        ]);
+        let names: Vec<&str> = rooms.iter().map(|s| s.room.as_str()).collect();
+        assert_eq!(names, ["general", "dev", "ops"]);
+        assert_eq!(rooms[0].last_read, 4);
+    }
+
+    #[test]
+    fn a_page_says_what_it_has_per_room() {
+        let auth = serde_json::json!({"rooms": {"dev": 3, "bad name": 4, "ops": "x"}});
+        let ids = last_ids(Some(&auth));
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[&RoomName::parse("dev").unwrap()], 3);
+    }
+}
