@@ -240,10 +240,10 @@ impl Chat {
             );
     }
 
-    /// Checks `body` with the shared rules and sends it to the room on
-    /// screen under `user`. It shows as "sending" until the server has stored
-    /// it; while offline it waits, and it survives a reload.
-    pub fn send(&self, user: &str, body: &str) -> Result<(), ValidationError> {
+    /// Checks `body` with the shared rules and sends it to `room` under
+    /// `user`. It shows as "sending" until the server has stored it; while
+    /// offline it waits, and it survives a reload.
+    pub fn send(&self, room: RoomName, user: &str, body: &str) -> Result<(), ValidationError> {
         let message = shared::NewMessage {
             user: Some(user.to_owned()),
             body: body.to_owned(),
@@ -255,7 +255,7 @@ impl Chat {
             client_id: outbox::new_client_id(),
             user: user.as_str().to_owned(),
             body: body.as_str().to_owned(),
-            room: self.current.get_untracked(),
+            room,
         };
         self.outbox.set(outbox::GROUP.add(pending));
         self.error.set(None);

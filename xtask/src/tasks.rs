@@ -123,6 +123,8 @@ pub fn test() -> anyhow::Result<()> {
                 "dropin.test.mjs",
                 "botmaster-shapes.test.mjs",
                 "a11y.test.mjs",
+                "rooms.test.mjs",
+                "rooms-page.test.mjs",
             ])
             .current_dir(&e2e)
             .env(

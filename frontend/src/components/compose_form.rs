@@ -27,6 +27,8 @@ pub fn ComposeForm() -> impl IntoView {
         move |event: SubmitEvent| {
             event.prevent_default();
             let (name, text) = (user.get_untracked(), body.get_untracked());
+            // The room on screen now, whenever the message goes.
+            let room = chat.current.get_untracked();
             let renamed = chat.user_id.get_untracked().is_some()
                 && !name.trim().is_empty()
                 && chat.name.get_untracked().as_deref() != Some(name.trim());
@@ -44,9 +46,9 @@ pub fn ComposeForm() -> impl IntoView {
                 // The message goes under the new name once the server has it.
                 let new_name = name.clone();
                 chat.rename(&new_name, move |chat| {
-                    let _ = chat.send(&name, &text);
+                    let _ = chat.send(room, &name, &text);
                 });
-            } else if let Err(invalid) = chat.send(&name, &text) {
+            } else if let Err(invalid) = chat.send(room, &name, &text) {
                 error.set(Some(invalid.to_string()));
             }
         }

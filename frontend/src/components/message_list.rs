@@ -210,7 +210,11 @@ pub fn MessageList() -> impl IntoView {
             <For
                 each=move || rows(&entries())
                 // A row is drawn again when what goes before it changes its look.
-                key=|row| (row.entry.message.id, row.day.clone(), row.continued)
+                // Ids are per room: the room is part of the key.
+                key=|row| {
+                    let message = &row.entry.message;
+                    (message.room.clone(), message.id, row.day.clone(), row.continued)
+                }
                 children=|row| {
                     view! { <MessageItem entry=row.entry day=row.day continued=row.continued /> }
                 }
