@@ -1,9 +1,10 @@
 // Nothing is lost, nothing is doubled: many clients of the official
 // socket.io-client send numbered messages with acks and retries while the
 // real server (SQLite in a temporary folder) is killed with SIGKILL twice
-// and restarted on the same port. Each client resumes with `auth: {lastId}`.
-// Afterwards every client must hold every message exactly once, in each
-// sender's order, with no gap in the ids.
+// and restarted on the same port, writing to three rooms at once. Each
+// client resumes with `auth: {token, rooms: {room: lastId}}`. Afterwards
+// every client must hold every message exactly once, in each sender's order
+// per room, with no gap in any room's ids.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
@@ -17,29 +18,36 @@ const CLIENTS = 8;
 const MESSAGES = 60;
 const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
 
-/** A chat client that keeps every message it has seen, by id, and resumes from the last. */
-function resumingClient(url, name) {
-  const seen = new Map();
-  let lastId = 0;
+/** The rooms the SIGKILL test writes to at once. */
+const ROOMS = ['general', 'dev', 'ops'];
+
+/**
+ * A chat client that keeps every message it has seen, by room and id, and
+ * resumes from the last of each room. With a session it is in every room of
+ * [ROOMS] (the server remembers them); without one, in general.
+ */
+function resumingClient(url, name, session) {
+  const seen = new Map(ROOMS.map((room) => [room, new Map()]));
+  const lastIds = () => Object.fromEntries(ROOMS.map((room) => [room, Math.max(0, ...seen.get(room).keys())]));
   const keep = (message) => {
-    if (seen.has(message.id)) {
+    const room = seen.get(message.room);
+    if (room.has(message.id)) {
       client.duplicates += 1;
       return;
     }
-    seen.set(message.id, message);
-    lastId = Math.max(lastId, message.id);
+    room.set(message.id, message);
   };
   const socket = io(url, {
     transports: ['websocket'],
     forceNew: true,
     reconnectionDelay: 100,
     reconnectionDelayMax: 500,
-    auth: (cb) => cb({ lastId }),
+    auth: (cb) => cb({ token: session?.token, lastId: lastIds().general, rooms: lastIds() }),
   });
   socket.on('history', (history) => {
     if (history.reset) {
       // Only a fresh client may be reset: one that resumes must get exactly what it missed.
-      assert.equal(lastId, 0, `${name} was reset after ${lastId}`);
+      assert.equal(lastIds()[history.room], 0, `${name} was reset in ${history.room} after ${lastIds()[history.room]}`);
     }
     for (const message of history.messages) keep(message);
   });
@@ -48,10 +56,10 @@ function resumingClient(url, name) {
   const client = {
     name, socket, seen, duplicates: 0,
     /** Sends until the server acknowledges it, however often the server dies meanwhile. */
-    async sendForSure(body, clientId) {
+    async sendForSure(body, clientId, room = 'general') {
       for (let attempt = 1; ; attempt += 1) {
         try {
-          const ack = await socket.timeout(1000).emitWithAck('newmessage', { user: name, body, client_id: clientId });
+          const ack = await socket.timeout(1000).emitWithAck('newmessage', { user: name, body, client_id: clientId, room });
           if (ack.accepted) return { id: ack.accepted.id, attempts: attempt };
           if (!['overloaded', 'unavailable'].includes(ack.rejected?.code)) {
             throw new Error(`refused: ${JSON.stringify(ack)}`);
@@ -63,22 +71,51 @@ function resumingClient(url, name) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
+    /** Joins the rooms of [ROOMS] besides general, for good. */
+    async joinRooms() {
+      await new Promise((resolve) => (socket.connected ? resolve() : socket.once('connect', resolve)));
+      for (const room of ROOMS.slice(1)) {
+        const answer = await socket.timeout(5000).emitWithAck('join', { room });
+        assert.ok(answer.joined, JSON.stringify(answer));
+      }
+    },
   };
   return client;
 }
 
-test('messages survive two SIGKILLs of the server, each exactly once and in order', async () => {
+async function newSession(url) {
+  const response = await fetch(`${url}/api/session`, { method: 'POST' });
+  return response.json();
+}
+
+/** Everything stored in `room`, paging back through `older` from the end. */
+async function storedIn(client, room) {
+  let all = [];
+  let before = Number.MAX_SAFE_INTEGER;
+  for (let more = true; more;) {
+    const older = await client.socket.timeout(5000).emitWithAck('older', { before, room });
+    all = [...older.messages, ...all];
+    more = older.more;
+    before = all[0]?.id;
+  }
+  return all;
+}
+
+test('messages in three rooms at once survive two SIGKILLs of the server, each exactly once and in order', async () => {
   let server = await startServer({ args: UNLIMITED });
   const { port, dataDir } = server;
-  const clients = Array.from({ length: CLIENTS }, (_, i) => resumingClient(server.url, `sender${i}`));
+  const sessions = await Promise.all(Array.from({ length: CLIENTS + 1 }, () => newSession(server.url)));
+  const clients = Array.from({ length: CLIENTS }, (_, i) => resumingClient(server.url, `sender${i}`, sessions[i]));
+  await Promise.all(clients.map((client) => client.joinRooms()));
   const sent = [];
   let resends = 0;
   try {
     const sending = clients.map(async (client, c) => {
       for (let n = 1; n <= MESSAGES; n += 1) {
-        const { id, attempts } = await client.sendForSure(`${client.name} #${n}`, `c${c}-m${n}`);
+        const room = ROOMS[n % ROOMS.length];
+        const { id, attempts } = await client.sendForSure(`${client.name} #${n}`, `c${c}-m${n}`, room);
         resends += attempts - 1;
-        sent.push({ id, sender: client.name, n });
+        sent.push({ id, room, sender: client.name, n });
       }
     });
     // Kill the server twice while the clients are sending, without warning.
@@ -92,48 +129,54 @@ test('messages survive two SIGKILLs of the server, each exactly once and in orde
     }
     await Promise.all(sending);
 
-    // Every message the server acknowledged under one id each.
+    // Every message the server acknowledged under one id each, per room.
     const expected = CLIENTS * MESSAGES;
-    assert.equal(new Set(sent.map((s) => s.id)).size, expected, 'each acked message has its own id');
+    assert.equal(new Set(sent.map((s) => `${s.room}/${s.id}`)).size, expected, 'each acked message has its own id in its room');
 
-    // Wait until every client has caught up with the latest id.
-    const latest = Math.max(...sent.map((s) => s.id));
+    // Wait until every client has caught up with the latest id of each room.
     const deadline = Date.now() + 30_000;
-    while (clients.some((c) => !c.seen.has(latest)) && Date.now() < deadline) {
+    const behind = () => clients.some((c) => ROOMS.some((room) => {
+      const latest = Math.max(...sent.filter((s) => s.room === room).map((s) => s.id));
+      return !c.seen.get(room).has(latest);
+    }));
+    while (behind() && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
 
-    const report = { sent: expected, resends, stored: 0, delivered: [], duplicates: [], gaps: [] };
-    // What the server stored: a fresh client gets the latest 100; read all through `older`.
-    const fresh = resumingClient(server.url, 'reader');
-    const stored = await new Promise((resolve) => fresh.socket.once('history', resolve));
-    let all = stored.messages;
-    let more = stored.more;
-    while (more) {
-      const older = await fresh.socket.timeout(5000).emitWithAck('older', { before: all[0].id });
-      all = [...older.messages, ...all];
-      more = older.more;
+    const report = { rooms: ROOMS.length, sent: expected, resends, stored: 0, delivered: [], duplicates: [], gaps: [] };
+    // What the server stored, room by room, read by a fresh client of a session in every room.
+    const reader = resumingClient(server.url, 'reader', sessions[CLIENTS]);
+    await reader.joinRooms();
+    for (const room of ROOMS) {
+      const all = await storedIn(reader, room);
+      report.stored += all.filter((m) => m.user !== 'ChatFriend').length;
     }
-    fresh.socket.close();
-    const storedUser = all.filter((m) => m.user !== 'ChatFriend');
-    report.stored = storedUser.length;
+    reader.socket.close();
 
     for (const client of clients) {
-      const ids = [...client.seen.keys()].sort((a, b) => a - b);
-      const gaps = ids.filter((id, i) => i > 0 && id !== ids[i - 1] + 1).length + (ids[0] === 1 ? 0 : 1);
-      const mine = [...client.seen.values()].filter((m) => m.user !== 'ChatFriend');
-      report.delivered.push(mine.length);
-      report.duplicates.push(client.duplicates + mine.length - new Set(mine.map((m) => m.body)).size);
-      report.gaps.push(gaps);
-      // Each sender's messages in the order they were sent.
-      for (const other of clients) {
-        const numbers = ids
-          .map((id) => client.seen.get(id))
-          .filter((m) => m.user === other.name)
-          .map((m) => Number(m.body.split('#')[1]));
-        assert.deepEqual(numbers, Array.from({ length: MESSAGES }, (_, i) => i + 1),
-          `${client.name} sees ${other.name}'s messages once each, in order`);
+      let delivered = 0;
+      let gaps = 0;
+      let doubled = client.duplicates;
+      for (const room of ROOMS) {
+        const seen = client.seen.get(room);
+        const ids = [...seen.keys()].sort((a, b) => a - b);
+        gaps += ids.filter((id, i) => i > 0 && id !== ids[i - 1] + 1).length + (ids[0] === 1 ? 0 : 1);
+        const mine = [...seen.values()].filter((m) => m.user !== 'ChatFriend');
+        delivered += mine.length;
+        doubled += mine.length - new Set(mine.map((m) => m.body)).size;
+        // Each sender's messages in the room, in the order they were sent.
+        for (const other of clients) {
+          const numbers = ids
+            .map((id) => seen.get(id))
+            .filter((m) => m.user === other.name)
+            .map((m) => Number(m.body.split('#')[1]));
+          const inRoom = Array.from({ length: MESSAGES }, (_, i) => i + 1).filter((n) => ROOMS[n % ROOMS.length] === room);
+          assert.deepEqual(numbers, inRoom, `${client.name} sees ${other.name}'s messages in ${room} once each, in order`);
+        }
       }
+      report.delivered.push(delivered);
+      report.duplicates.push(doubled);
+      report.gaps.push(gaps);
     }
     console.log(`# durability: ${JSON.stringify(report)}`);
     assert.equal(report.stored, expected, 'every message stored once');
@@ -169,7 +212,7 @@ test('when storage is full the sender is told, gets no acceptance, and nothing s
     assert.ok(errors.some((e) => e.code === 'unavailable'), 'a chaterror too');
     // Nobody saw the refused message; everything acknowledged is still there after a restart.
     const refusedBody = `${accepted.length + 1} `;
-    assert.ok(![...client.seen.values()].some((m) => m.body.startsWith(refusedBody)), 'the refused message was not broadcast');
+    assert.ok(![...client.seen.get('general').values()].some((m) => m.body.startsWith(refusedBody)), 'the refused message was not broadcast');
     await server.stop('SIGKILL');
     const again = await startServer({ port: server.port, dataDir: server.dataDir, args: UNLIMITED });
     try {
@@ -209,7 +252,7 @@ test('when the history file is read-only the server still shows it and refuses n
     assert.equal(answer.rejected?.code, 'unavailable', JSON.stringify(answer));
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.ok(errors.some((e) => e.code === 'unavailable'), 'a chaterror too');
-    assert.ok(![...client.seen.values()].some((m) => m.body === 'not storable'), 'nobody saw it');
+    assert.ok(![...client.seen.get('general').values()].some((m) => m.body === 'not storable'), 'nobody saw it');
     assert.match(server.log(), /read-only/);
   } finally {
     client.socket.close();

@@ -8,6 +8,7 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::identify::Identity;
 use super::refusal::{Refusal, refuse, reject};
+use super::rooms::Access;
 use super::sequencer::{Overloaded, Said, recent};
 use super::{Hub, botmaster, profile, rooms, typing};
 use crate::limits::{Action, Client};
@@ -64,8 +65,10 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
                 let Ok(OlderRequest { before, room }) = request else {
                     return reject(ack, ChatError::from(&Refusal::MalformedOlder));
                 };
-                if !rooms::joined(&socket).contains(&room) {
-                    return reject(ack, ChatError::from(&Refusal::NotInRoom(room)));
+                match rooms::joined(&socket).access(&room) {
+                    Access::In => {}
+                    Access::Out => return reject(ack, (&Refusal::NotInRoom(room)).into()),
+                    Access::Arriving => return reject(ack, (&Refusal::Arriving).into()),
                 }
                 if let Err(retry) = hub.limits.check(Action::Older, &client) {
                     return reject(ack, ChatError::from(&Refusal::RateLimited(retry)));
@@ -132,8 +135,10 @@ fn check(
         Some(room) => RoomName::parse(room)?,
         None => RoomName::general(),
     };
-    if !rooms::joined(socket).contains(&room) {
-        return Err(Refusal::NotInRoom(room));
+    match rooms::joined(socket).access(&room) {
+        Access::In => {}
+        Access::Out => return Err(Refusal::NotInRoom(room)),
+        Access::Arriving => return Err(Refusal::Arriving),
     }
     hub.limits
         .check(Action::Message, client)

@@ -5,6 +5,9 @@ use thiserror::Error;
 
 use crate::limits::RetryAfter;
 
+/// How soon a message sent while its socket is still arriving may be sent again.
+const ARRIVING_RETRY_MS: u64 = 100;
+
 /// Why the hub refused a message or a request. Told to its sender only,
 /// never broadcast.
 #[derive(Debug, Error)]
@@ -33,6 +36,10 @@ pub(crate) enum Refusal {
     /// A message or request for a room the socket has not joined.
     #[error("Join the room {0} before writing in it")]
     NotInRoom(RoomName),
+    /// The socket has just connected and is still being brought into its
+    /// rooms; a resend at once is told to retry in a moment.
+    #[error("Still joining your rooms; try again in a moment")]
+    Arriving,
     /// The server holds as many rooms as it may; no new one is made.
     #[error("The server holds as many rooms as it may; join an existing one")]
     TooManyRooms,
@@ -73,6 +80,7 @@ impl From<&Refusal> for ChatError {
                 (ErrorCode::RateLimited, Some(retry.millis()))
             }
             Refusal::Overloaded => (ErrorCode::Overloaded, None),
+            Refusal::Arriving => (ErrorCode::Overloaded, Some(ARRIVING_RETRY_MS)),
             Refusal::Unavailable => (ErrorCode::Unavailable, None),
         };
         Self {

@@ -48,33 +48,73 @@ pub(crate) fn name(key: &str) -> RoomName {
 
 /// The rooms a socket is in (or is being brought into), in its extensions.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Joined(Arc<Mutex<BTreeSet<RoomName>>>);
+pub(super) struct Joined(Arc<Mutex<JoinedRooms>>);
+
+#[derive(Debug, Default)]
+struct JoinedRooms {
+    rooms: BTreeSet<RoomName>,
+    /// The user's rooms, once read, which the socket is being brought into.
+    expected: BTreeSet<RoomName>,
+    /// Whether the user's rooms have been read; until then a room missing
+    /// here may be one of them.
+    settled: bool,
+}
+
+/// Whether a socket may write to or read a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// It is in the room.
+    In,
+    /// It is not.
+    Out,
+    /// It is still being brought into its rooms: ask again in a moment.
+    Arriving,
+}
 
 impl Joined {
+    fn rooms(&self) -> std::sync::MutexGuard<'_, JoinedRooms> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn insert(&self, room: RoomName) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(room)
+        self.rooms().rooms.insert(room)
     }
 
     fn remove(&self, room: &RoomName) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(room)
+        let mut joined = self.rooms();
+        joined.expected.remove(room);
+        joined.rooms.remove(room)
+    }
+
+    /// The user's rooms are known: the socket is being brought into them.
+    fn expect(&self, rooms: impl IntoIterator<Item = RoomName>) {
+        let mut joined = self.rooms();
+        joined.expected.extend(rooms);
+        joined.settled = true;
     }
 
     /// Whether the socket is in `room`.
     pub(super) fn contains(&self, room: &RoomName) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(room)
+        self.rooms().rooms.contains(room)
+    }
+
+    /// Whether the socket may use `room` now. A socket that reconnects
+    /// resends at once, before its rooms are read: it is told to retry, not
+    /// refused for good.
+    pub(super) fn access(&self, room: &RoomName) -> Access {
+        let rooms = self.rooms();
+        let member = rooms.rooms.contains(room) || rooms.expected.contains(room);
+        match (member, rooms.settled) {
+            (true, _) => Access::In,
+            (false, true) => Access::Out,
+            (false, false) => Access::Arriving,
+        }
     }
 
     fn take(&self) -> BTreeSet<RoomName> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        let mut joined = self.rooms();
+        joined.expected.clear();
+        std::mem::take(&mut joined.rooms)
     }
 }
 
@@ -145,6 +185,7 @@ pub(super) async fn arrive(socket: &SocketRef, io: &SocketIo, hub: &Hub, identit
     {
         tracing::debug!(sid = %socket.id, %error, "cannot send the rooms");
     }
+    joined(socket).expect(welcome.rooms.iter().map(|state| state.room.clone()));
     for state in welcome.rooms {
         let last_id = identity.last_ids.get(&state.room).copied();
         enter(socket, io, hub, user, state.room, last_id).await;
