@@ -140,3 +140,90 @@ test('the name is the session\'s: remembered across reloads, and changing it ren
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });
+
+test('desktop notifications, once turned on, show others\' messages while the tab is hidden', async () => {
+  const context = await browser.newContext();
+  await context.grantPermissions(['notifications'], { origin: server.url });
+  // Records what the page shows; the browser's own Notification does the rest.
+  await context.addInitScript(() => {
+    window.shownNotifications = [];
+    const Real = window.Notification;
+    window.Notification = class extends Real {
+      constructor(title, options) {
+        window.shownNotifications.push({ title, body: options?.body });
+        super(title, options);
+      }
+    };
+  });
+  const reader = await context.newPage();
+  await reader.goto(server.url);
+  await connected(reader);
+  const toggle = reader.getByTestId('notify-toggle');
+  assert.equal(await toggle.getAttribute('aria-pressed'), 'false', 'off until asked for');
+  await toggle.click();
+  await expect(() => toggle.getAttribute('aria-pressed'), (pressed) => pressed === 'true');
+  await sendFromForm(reader, 'Rea', 'my own words are not notified');
+  await reader.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  const other = await openChat(browser, server.url);
+  await sendFromForm(other, 'Olu', 'are you there?');
+  const shown = () => reader.evaluate(() => window.shownNotifications);
+  await expect(shown, (list) => list.some((n) => n.title === 'Olu in #general' && n.body === 'are you there?'));
+  assert.ok(!(await shown()).some((n) => n.body === 'my own words are not notified'));
+  await context.close();
+  await other.context().close();
+});
+
+test('screen readers hear new messages paced: one read out, a burst summed up', async () => {
+  const reader = await openChat(browser, server.url);
+  const sender = await openChat(browser, server.url);
+  await reader.getByTestId('announcer').evaluate((element) => {
+    window.announcements = [];
+    new MutationObserver(() => window.announcements.push(element.textContent))
+      .observe(element, { childList: true, subtree: true, characterData: true });
+  });
+  await sendFromForm(sender, 'Sam', 'one alone?');
+  await expect(() => reader.evaluate(() => window.announcements), (said) => said.length >= 1, { timeout: 6000 });
+  const first = await reader.evaluate(() => window.announcements);
+  assert.match(first[0], /^(Sam: one alone\?|\d new messages in #general; the latest from ChatFriend: .+)$/);
+  for (let i = 1; i <= 6; i += 1) await sendFromForm(sender, 'Sam', `burst ${i}?`);
+  await new Promise((resolve) => setTimeout(resolve, 7000));
+  const said = await reader.evaluate(() => window.announcements);
+  // Six messages and six bot answers, and at most one announcement per 3 s.
+  assert.ok(said.length <= 4, `paced: ${JSON.stringify(said)}`);
+  assert.ok(said.slice(1).some((text) => /new messages in #general; the latest from/.test(text)), JSON.stringify(said));
+  await reader.context().close();
+  await sender.context().close();
+});
+
+test('on a phone the form stays in view when the on-screen keyboard takes half the screen', async () => {
+  const page = await openChat(browser, server.url, { viewport: { width: 390, height: 844 } });
+  const inView = async () => {
+    const box = await page.getByTestId('body').boundingBox();
+    const height = page.viewportSize().height;
+    return box && box.y >= 0 && box.y + box.height <= height;
+  };
+  assert.ok(await inView(), 'in view at full height');
+  assert.match(await page.locator('meta[name="viewport"]').getAttribute('content'), /interactive-widget=resizes-content/);
+  // With `resizes-content` the keyboard shrinks the layout viewport like this.
+  await page.setViewportSize({ width: 390, height: 420 });
+  await page.getByTestId('body').focus();
+  assert.ok(await inView(), 'in view above the keyboard');
+  await page.context().close();
+});
+
+test('the private conversation shows when each line was said', async () => {
+  const page = await openChat(browser, server.url);
+  await page.getByTestId('tab-bot').click();
+  await page.getByTestId('bot-body').fill('hi');
+  await page.getByTestId('bot-body').press('Enter');
+  const times = () => page.getByTestId('bot-line').evaluateAll((items) => items.map((li) => li.querySelector('time')?.textContent ?? null));
+  await expect(times, (list) => list.length >= 2 && list.every((t) => /^\d{2}:\d{2}$/.test(t ?? '')));
+  await page.reload();
+  await connected(page);
+  await page.getByTestId('tab-bot').click();
+  await expect(times, (list) => list.length >= 2 && list.every((t) => /^\d{2}:\d{2}$/.test(t ?? '')));
+  await page.context().close();
+});

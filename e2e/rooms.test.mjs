@@ -76,8 +76,8 @@ describe('rooms', () => {
       const [history] = (await ann.inbox.take('history', 2)).filter((h) => h.room === room);
       assert.deepEqual(history, { room, messages: [], reset: true, more: false });
 
-      // The session's name and id go on the message, whatever the payload says.
-      const ack = await send(ann.socket, { ...said(room, 'hello dev'), user: 'Mallory', user_id: bobSession.userId });
+      // The session's id goes on the message, whatever the payload says; without a name, the session's.
+      const ack = await send(ann.socket, { ...said(room, 'hello dev'), user_id: bobSession.userId });
       assert.deepEqual(ack, { accepted: { id: 1 } }, 'the room counts from 1');
       await expect(() => about(bob, 'newmessage', room), (seen) => seen.length === 1);
       const [message] = about(bob, 'newmessage', room);
@@ -186,7 +186,7 @@ describe('rooms', () => {
 });
 
 describe('names', () => {
-  test('a session\'s first name is kept, shown on its messages and changeable; nobody else can take the session', async () => {
+  test('a session\'s first name is kept, shown on its messages and changed by a message under another name or a rename', async () => {
     const session = await newSession();
     const first = await tab(session);
     try {
@@ -195,11 +195,18 @@ describe('names', () => {
       const later = await tab(session);
       assert.equal(later.welcome.name, 'Zed', 'the first message named the session');
       await named(later, 'Zed Two');
-      const [renamed] = await first.inbox.take('rooms', 2).then((all) => all.slice(1));
-      assert.equal(renamed.name, 'Zed Two', 'the other tab hears of it');
-      await send(first.socket, { ...said('general', 'still me'), user: 'Zed' });
+      // The other tab hears of it.
+      await expect(() => first.inbox.all('rooms').at(-1).name, (name) => name === 'Zed Two');
+      await send(first.socket, said('general', 'still me'));
       await expect(() => later.inbox.all('newmessage'), (seen) => seen.some((m) => m.body === 'still me'));
       assert.equal(later.inbox.all('newmessage').find((m) => m.body === 'still me').user, 'Zed Two');
+      // A message under another name renames the session, for every tab.
+      await send(first.socket, { ...said('general', 'call me Zee'), user: 'Zee' });
+      await expect(() => later.inbox.all('rooms').at(-1).name, (name) => name === 'Zee');
+      await expect(() => later.inbox.all('newmessage'), (seen) => seen.some((m) => m.body === 'call me Zee'));
+      const [message] = later.inbox.all('newmessage').filter((m) => m.body === 'call me Zee');
+      assert.equal(message.user, 'Zee');
+      assert.equal(message.user_id, session.userId);
       const bad = await emit(later.socket, 'name', { name: 'ChatFriend' });
       assert.equal(bad.rejected?.code, 'invalid');
       later.close();
@@ -263,6 +270,8 @@ describe('presence and typing', () => {
       await named(ann, 'Ann');
       await join(ann, room);
       await join(bob, room);
+      // Live events follow a room's history.
+      await expect(() => about(bob, 'history', room), (seen) => seen.length === 1);
       ann.socket.emit('typing', { room });
       const [typing] = await bob.inbox.take('typing');
       assert.deepEqual(typing, { room, user_id: annSession.userId, name: 'Ann' });

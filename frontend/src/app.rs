@@ -2,7 +2,8 @@ use leptos::prelude::*;
 
 use crate::chat::Chat;
 use crate::components::{
-    BotConversation, ComposeForm, ConnectionStatus, MessageList, PresenceBar, RoomList,
+    Announcer, BotConversation, ComposeForm, ConnectionStatus, MessageList, NotifyToggle,
+    PresenceBar, RoomList,
 };
 
 /// Which conversation the page shows.
@@ -36,7 +37,10 @@ pub fn App() -> impl IntoView {
         <main class="chat">
             <header class="chat-header">
                 <h1>"A Chat with ChatFriend"</h1>
-                <ConnectionStatus />
+                <div class="header-tools">
+                    <NotifyToggle />
+                    <ConnectionStatus />
+                </div>
             </header>
             <nav class="tabs" role="tablist">
                 {tab(View::Group, "Group chat", "tab-group")}
@@ -50,6 +54,7 @@ pub fn App() -> impl IntoView {
                     <RoomList />
                     <section class="room" aria-label="Room">
                         <MessageList />
+                        <Announcer />
                         <PresenceBar />
                         <ComposeForm />
                     </section>

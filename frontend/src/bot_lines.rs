@@ -33,6 +33,8 @@ pub struct BotLine {
     pub sending: Option<String>,
     /// The line's id in the stored conversation, once known.
     pub id: Option<u64>,
+    /// When the server stored it, in milliseconds since the Unix epoch.
+    pub sent_at: Option<u64>,
 }
 
 impl BotLine {
@@ -42,6 +44,7 @@ impl BotLine {
         line.key = key;
         line.from_bot = entry.from_bot;
         line.id = Some(entry.id);
+        line.sent_at = entry.timestamp;
         line
     }
 }
@@ -109,14 +112,16 @@ pub fn remove_sending(lines: &mut Vec<BotLine>, client_id: &str) {
     lines.retain(|l| l.sending.as_deref() != Some(client_id));
 }
 
-/// Marks the user's line with `client_id` as stored by the server under `id`.
-pub fn mark_sent(lines: &mut [BotLine], client_id: &str, id: u64) {
+/// Marks the user's line with `client_id` as stored by the server under
+/// `id`, at `at` (milliseconds since the Unix epoch) or about now.
+pub fn mark_sent(lines: &mut [BotLine], client_id: &str, id: u64, at: u64) {
     if let Some(line) = lines
         .iter_mut()
         .find(|l| l.sending.as_deref() == Some(client_id))
     {
         line.sending = None;
         line.id = Some(id);
+        line.sent_at = Some(at);
         line.revision += 1;
     }
 }
@@ -129,7 +134,8 @@ pub fn push_echo(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
             .iter()
             .any(|l| l.sending.as_deref() == Some(client_id.as_str()))
     {
-        return mark_sent(lines, client_id, id);
+        let at = update.timestamp.unwrap_or_default();
+        return mark_sent(lines, client_id, id, at);
     }
     if has_id(lines, update.id) {
         return;
@@ -139,6 +145,7 @@ pub fn push_echo(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
         key,
         text: update.message.text,
         id: update.id,
+        sent_at: update.timestamp,
         ..BotLine::default()
     });
 }
@@ -167,6 +174,7 @@ pub fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
         message,
         stream_id,
         id,
+        timestamp,
         ..
     } = update;
     if has_id(lines, id) {
@@ -174,6 +182,7 @@ pub fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
     }
     let mut line = finished_line(message);
     line.id = id;
+    line.sent_at = timestamp;
     let streamed = stream_id.and_then(|id| lines.iter_mut().find(|l| l.streaming == Some(id)));
     match streamed {
         Some(old) => {

@@ -5,12 +5,11 @@
 use leptos::prelude::*;
 use serde_json::{Map, Value, json};
 use shared::events::{
-    BOT_MESSAGE, HISTORY, JOIN, LEAVE, NAME, NEW_MESSAGE, OLDER, PRESENCE, READ, ROOMS, TYPING,
+    BOT_MESSAGE, HISTORY, JOIN, LEAVE, NEW_MESSAGE, OLDER, PRESENCE, READ, ROOMS, TYPING,
 };
 use shared::{
-    ChatMessage, History, JoinRequest, MessageId, NameOutcome, OlderRequest, Presence, ReadMark,
-    RoomName, RoomOutcome, SendOutcome, TYPING_EVERY_MS, TYPING_SHOWN_MS, Typing, ValidationError,
-    Welcome,
+    ChatMessage, History, JoinRequest, MessageId, OlderRequest, Presence, ReadMark, RoomName,
+    RoomOutcome, SendOutcome, TYPING_EVERY_MS, TYPING_SHOWN_MS, Typing, ValidationError, Welcome,
 };
 
 use crate::chat::{ACK_TIMEOUT, Chat, Next, first_arg};
@@ -57,6 +56,9 @@ impl Chat {
             NEW_MESSAGE | BOT_MESSAGE => {
                 if let Some(message) = first_arg::<ChatMessage>(args) {
                     self.confirm_sent(std::slice::from_ref(&message));
+                    if !self.is_mine(&message) {
+                        crate::notify::message(message.room.as_str(), &message);
+                    }
                     self.rooms.update(|list| rooms::append(list, message));
                 }
             }
@@ -217,27 +219,6 @@ impl Chat {
         let room = self.current.get_untracked();
         self.socket
             .emit_with_ack(TYPING, json!({"room": room.as_str()}), ACK_TIMEOUT, |_| {});
-    }
-
-    /// Sets the session's display name; `then` runs once the server took it.
-    pub fn rename(&self, name: &str, then: impl FnOnce(&Chat) + Send + 'static) {
-        let chat = self.clone();
-        self.socket
-            .emit_with_ack(
-                NAME,
-                json!({"name": name}),
-                ACK_TIMEOUT,
-                move |answer| match answer.as_deref().and_then(first_arg::<NameOutcome>) {
-                    Some(NameOutcome::Named(welcome)) => {
-                        chat.name.set(welcome.name.map(|n| n.as_str().to_owned()));
-                        then(&chat);
-                    }
-                    Some(NameOutcome::Rejected(refusal)) => chat.error.set(Some(refusal.message)),
-                    None => chat
-                        .error
-                        .set(Some("No answer from the server; try again".to_owned())),
-                },
-            );
     }
 
     /// Checks `body` with the shared rules and sends it to `room` under

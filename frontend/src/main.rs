@@ -6,6 +6,7 @@ mod bot_lines;
 mod chat;
 mod components;
 mod group;
+mod notify;
 mod outbox;
 mod private;
 mod rooms;

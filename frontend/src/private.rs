@@ -77,8 +77,11 @@ impl Chat {
                             .update(|lines| bot_lines::remove_sending(lines, &client_id));
                     }
                     Some(SendOutcome::Accepted { id }) => {
-                        chat.bot_lines
-                            .update(|lines| bot_lines::mark_sent(lines, &client_id, id.0));
+                        // The ack has no time; the server stored it just now.
+                        let now = js_sys::Date::now() as u64;
+                        chat.bot_lines.update(|lines| {
+                            bot_lines::mark_sent(lines, &client_id, id.0, now);
+                        });
                     }
                     None => return Next::Pump,
                 }

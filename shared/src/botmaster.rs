@@ -23,6 +23,10 @@ pub struct BotmasterUpdate {
     /// On the echo of the user's own words: the client id it was sent with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// When the line was stored, in milliseconds since the Unix epoch
+    /// (Botmaster's and Messenger's `timestamp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
 }
 
 /// The user a message is for.
@@ -128,6 +132,9 @@ pub struct BotHistoryEntry {
     /// The user's own id for a line the user sent with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// When the line was stored, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
 }
 
 /// What a user sends in Botmaster mode: `{"text"}`, plus the payload when
@@ -189,6 +196,7 @@ mod tests {
             stream_id: None,
             id: Some(4),
             client_id: None,
+            timestamp: None,
         };
         let json: serde_json::Value = serde_json::to_value(&update).unwrap();
         assert_eq!(json["message"]["text"], "Pick one");

@@ -214,6 +214,7 @@ fn history_entry(stored: &Stored) -> BotHistoryEntry {
         from_bot,
         message,
         client_id: stored.draft.client_id.clone(),
+        timestamp: Some(stored.draft.sent_at),
     }
 }
 
@@ -282,7 +283,12 @@ async fn record(
         // Said before (a resend): already echoed and asked.
         return None;
     }
-    let mut echo = json!({"sender": {"id": user.as_str()}, "message": {"text": said.text.as_str()}, "id": id.0});
+    let mut echo = json!({
+        "sender": {"id": user.as_str()},
+        "message": {"text": said.text.as_str()},
+        "id": id.0,
+        "timestamp": appended.stored().draft.sent_at,
+    });
     if let Some(client_id) = &said.client_id {
         echo["client_id"] = json!(client_id.as_str());
     }
@@ -391,13 +397,18 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
                 stream_id: Some(stream),
                 id: None,
                 client_id: None,
+                timestamp: None,
             };
             let notice = encode(&notice, hub.dialects.of(user));
             let _ = io.to(room(user)).emit(BOTMASTER_MESSAGE, &notice).await;
         }
         return report_unsaved(io, room(user), &error).await;
     }
-    let ids = stored.map(|s| s.iter().map(|a| a.stored().id).collect::<Vec<_>>());
+    let ids = stored.map(|s| {
+        s.iter()
+            .map(|a| (a.stored().id, a.stored().draft.sent_at))
+            .collect::<Vec<_>>()
+    });
     let ids = ids.unwrap_or_default();
     for (n, message) in messages.into_iter().enumerate() {
         let update = BotmasterUpdate {
@@ -407,8 +418,9 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
             message,
             // The first message completes what was streamed, replacing it.
             stream_id: (streamed && n == 0).then_some(stream),
-            id: ids.get(n).copied(),
+            id: ids.get(n).map(|&(id, _)| id),
             client_id: None,
+            timestamp: ids.get(n).map(|&(_, at)| at),
         };
         let update = encode(&update, hub.dialects.of(user));
         if let Err(error) = io.to(room(user)).emit(BOTMASTER_MESSAGE, &update).await {

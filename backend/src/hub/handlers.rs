@@ -113,9 +113,10 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
 /// room the socket is in, within the sender's rate and its share of the
 /// store. Refused messages do not use up the rate.
 ///
-/// A session's messages carry its user id and go out under its name; the
-/// first name a session sends becomes its name. An anonymous socket names
-/// itself in every message, as the tutorial's clients do.
+/// A session's messages carry its user id and go out under its name; a
+/// message naming someone else renames the session first (so its first
+/// message names it). An anonymous socket names itself in every message,
+/// as the tutorial's clients do.
 fn check(
     hub: &Hub,
     socket: &SocketRef,
@@ -124,11 +125,15 @@ fn check(
 ) -> Result<(Said, Option<ClientMessageId>), Refusal> {
     let message = data.map_err(|_| Refusal::Malformed)?;
     let session_name = client.user.as_ref().and_then(|user| hub.people.name(user));
-    let (user, body) = match session_name {
-        Some(name) => (name, message.validate_body()?),
+    let named = message
+        .user
+        .as_deref()
+        .is_some_and(|name| !name.trim().is_empty());
+    let (user, body) = match session_name.clone() {
+        Some(name) if !named => (name, message.validate_body()?),
         // The tutorial's shape: a message without a name is not one.
         None if message.user.is_none() => return Err(Refusal::Malformed),
-        None => message.validate()?,
+        _ => message.validate()?,
     };
     let client_id = message.client_id()?;
     let room = match message.room.as_deref() {
@@ -146,8 +151,10 @@ fn check(
     hub.limits
         .store(client, user.as_str().len() + body.as_str().len())
         .map_err(Refusal::StoreQuota)?;
+    // A name that is not the session's renames it, in the order of the
+    // session's messages (a rename typed offline goes with its message).
     if let Some(session) = &client.user
-        && hub.people.name(session).is_none()
+        && session_name.as_ref() != Some(&user)
     {
         profile::adopt(hub, session, user.clone());
     }

@@ -63,7 +63,8 @@ async fn rename(
     Ok(welcome)
 }
 
-/// Gives `user` the name of their first message, when their session has none yet.
+/// Gives `user` the name their latest message was sent under: kept, told
+/// to the rooms they are in and to their other tabs.
 pub(super) fn adopt(hub: &Hub, user: &UserId, name: UserName) {
     hub.people.rename(user, name.clone());
     let (hub, user) = (hub.clone(), user.clone());
@@ -71,13 +72,23 @@ pub(super) fn adopt(hub: &Hub, user: &UserId, name: UserName) {
         let (stored, named) = (user.clone(), name.clone());
         let saved = hub
             .reads
-            .run(move |store| store.set_name(stored.as_str(), named.as_str()))
+            .run(move |store| {
+                store.set_name(stored.as_str(), named.as_str())?;
+                store.memberships(stored.as_str())
+            })
             .await;
-        if let Err(error) = saved {
-            tracing::warn!(%error, "cannot keep a session's name");
-        }
-        if let Some(io) = hub.io.get() {
-            renamed(io, &hub, &user, name).await;
+        let Some(io) = hub.io.get() else { return };
+        renamed(io, &hub, &user, name.clone()).await;
+        match saved {
+            Ok(rooms) => {
+                let welcome = Welcome {
+                    user_id: Some(user.as_str().to_owned()),
+                    name: Some(name),
+                    rooms: rooms::states(rooms),
+                };
+                let _ = io.to(botmaster::room(&user)).emit(ROOMS, &welcome).await;
+            }
+            Err(error) => tracing::warn!(%error, "cannot keep a session's name"),
         }
     });
 }

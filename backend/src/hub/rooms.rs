@@ -187,13 +187,16 @@ pub(super) async fn arrive(socket: &SocketRef, io: &SocketIo, hub: &Hub, identit
     }
     joined(socket).expect(welcome.rooms.iter().map(|state| state.room.clone()));
     for state in welcome.rooms {
-        let last_id = identity.last_ids.get(&state.room).copied();
-        enter(socket, io, hub, user, state.room, last_id).await;
+        if joined(socket).insert(state.room.clone()) {
+            let last_id = identity.last_ids.get(&state.room).copied();
+            enter(socket, io, hub, user, state.room, last_id).await;
+        }
     }
 }
 
-/// Puts `socket` in `room`: its history, then live messages, and the
-/// room's members told when the user is new there.
+/// Brings `socket`, just added to `room`'s [`Joined`], into the room: its
+/// history, then live messages, and the room's members told when the user
+/// is new there.
 async fn enter(
     socket: &SocketRef,
     io: &SocketIo,
@@ -202,9 +205,6 @@ async fn enter(
     room: RoomName,
     last_id: Option<u64>,
 ) {
-    if !joined(socket).insert(room.clone()) {
-        return;
-    }
     hub.sequencer
         .join(socket.clone(), room.clone(), last_id)
         .await;
@@ -276,11 +276,16 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
                         room: room.clone(),
                         last_read,
                     };
+                    // In before the ack: what the page sends once it has the
+                    // ack is for a room it is in.
+                    let fresh = joined(&socket).insert(room.clone());
                     if let Err(error) = ack.send(&RoomOutcome::Joined(state)) {
                         tracing::debug!(%error, "cannot send ack");
                     }
-                    let last_id = request.last_id.map(|id| id.0);
-                    enter(&socket, &io, &hub, client.user.as_ref(), room, last_id).await;
+                    if fresh {
+                        let last_id = request.last_id.map(|id| id.0);
+                        enter(&socket, &io, &hub, client.user.as_ref(), room, last_id).await;
+                    }
                 }
                 Err(refusal) => reject(ack, (&refusal).into()),
             }

@@ -3,6 +3,7 @@ use leptos::html::Ol;
 use leptos::prelude::*;
 
 use crate::chat::Chat;
+use crate::time;
 
 /// The private conversation with the bot (Botmaster mode): every tab of
 /// this browser's user sees the same one, and nobody else does.
@@ -55,6 +56,13 @@ pub fn BotConversation() -> impl IntoView {
                         >
                             <strong class="author" dir="auto">{author}</strong>
                             {line.sending.is_some().then(|| view! { <span class="sent-at">"sending…"</span> })}
+                            {line.sent_at.filter(|_| line.sending.is_none()).map(|at| {
+                                let at = shared::Timestamp(at);
+                                let full = time::full(at);
+                                view! {
+                                    <time class="sent-at" datetime=full.clone() title=full>{time::clock(at)}</time>
+                                }
+                            })}
                             <span class="body" dir="auto">{line.text}</span>
                             {image}
                         </li>

@@ -5,21 +5,28 @@ use crate::chat::Chat;
 
 /// Name and message inputs with a Send button, for the room on screen.
 /// Enter sends too (it submits the form). The name is the session's: shown
-/// as the server remembers it, and a different one renames the session
-/// before the message goes. The message is cleared once queued.
+/// as the server remembers it (and as another tab renames it); a message
+/// sent under a different one renames the session, in order with the
+/// messages, offline too. The message is cleared once queued.
 #[component]
 pub fn ComposeForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let user = RwSignal::new(String::new());
     let body = RwSignal::new(String::new());
     let error = chat.error;
-    // The session's name fills the field when it comes, unless typed over.
-    Effect::new(move |_| {
-        if let Some(name) = chat.name.get()
-            && user.get_untracked().trim().is_empty()
+    // The session's name fills the field when it comes or changes, unless
+    // the field holds something else the reader typed.
+    Effect::new(move |previous: Option<Option<String>>| {
+        let name = chat.name.get();
+        let typed = user.get_untracked();
+        let untouched =
+            typed.trim().is_empty() || previous.flatten().as_deref() == Some(typed.trim());
+        if let Some(name) = &name
+            && untouched
         {
-            user.set(name);
+            user.set(name.clone());
         }
+        name
     });
 
     let on_submit = {
@@ -29,9 +36,6 @@ pub fn ComposeForm() -> impl IntoView {
             let (name, text) = (user.get_untracked(), body.get_untracked());
             // The room on screen now, whenever the message goes.
             let room = chat.current.get_untracked();
-            let renamed = chat.user_id.get_untracked().is_some()
-                && !name.trim().is_empty()
-                && chat.name.get_untracked().as_deref() != Some(name.trim());
             let message = shared::NewMessage {
                 user: Some(name.clone()),
                 body: text.clone(),
@@ -42,13 +46,7 @@ pub fn ComposeForm() -> impl IntoView {
                 return error.set(Some(invalid.to_string()));
             }
             body.set(String::new());
-            if renamed {
-                // The message goes under the new name once the server has it.
-                let new_name = name.clone();
-                chat.rename(&new_name, move |chat| {
-                    let _ = chat.send(room, &name, &text);
-                });
-            } else if let Err(invalid) = chat.send(room, &name, &text) {
+            if let Err(invalid) = chat.send(room, &name, &text) {
                 error.set(Some(invalid.to_string()));
             }
         }

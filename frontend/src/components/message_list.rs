@@ -179,7 +179,7 @@ pub fn MessageList() -> impl IntoView {
             class="messages"
             data-testid="messages"
             node_ref=list
-            aria-live="polite"
+            // New messages are announced by the `Announcer`, paced.
             aria-label="Messages"
             // Scrollable, so reachable with the keyboard.
             tabindex="0"
