@@ -230,7 +230,26 @@ pub fn bench() -> anyhow::Result<()> {
             rust.cpu_micros_per_delivery,
         );
     }
-    Ok(())
+    page_load()
+}
+
+/// The page from navigation to connected, in Chromium, with the release
+/// bundle and server (`e2e/bench/load-time.mjs`).
+fn page_load() -> anyhow::Result<()> {
+    crate::tasks::build_bundle()?;
+    let chromium = tools::ensure_chromium()?;
+    step("page load to connected (headless Chromium, loopback)");
+    command::run(
+        command::new("node")
+            .arg("bench/load-time.mjs")
+            .current_dir(project::e2e())
+            .env("CHROMIUM_PATH", chromium)
+            .env(
+                "CHAT_SERVER_BIN",
+                project::root().join("target/release/chat-server"),
+            )
+            .env("DIST_DIR", project::dist()),
+    )
 }
 
 fn ratio(worse: f64, better: f64) -> String {

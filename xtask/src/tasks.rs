@@ -150,7 +150,7 @@ pub fn test() -> anyhow::Result<()> {
 }
 
 /// Installs the tools and runs `trunk build --release` into `dist/`.
-fn build_bundle() -> anyhow::Result<()> {
+pub(crate) fn build_bundle() -> anyhow::Result<()> {
     tools::ensure_build_tools()?;
     step("building the wasm bundle (trunk build --release)");
     command::run(command::new("trunk").args(["build", "--release"]))?;
