@@ -108,12 +108,13 @@ function answered(events, expected) {
   });
 }
 
-/** Our bot lines also carry their stored `id`; Botmaster's have none. */
+/** Our bot lines also carry their stored `id` and `timestamp`; Botmaster's have neither. */
 function withoutOurIds(events) {
   return events.map(([name, payload]) => {
     if (name === 'message' && payload && typeof payload === 'object') {
-      const { id, ...rest } = payload;
+      const { id, timestamp, ...rest } = payload;
       assert.equal(typeof id, 'number', `our ${name} carries its id`);
+      assert.ok(Math.abs(timestamp - Date.now()) < 60_000, `our ${name} carries when it was stored`);
       return [name, rest];
     }
     return [name, payload];
