@@ -2,8 +2,8 @@ use leptos::prelude::*;
 
 use crate::chat::Chat;
 use crate::components::{
-    Announcer, BotConversation, ComposeForm, ConnectionStatus, MessageList, NotifyToggle,
-    PresenceBar, RoomList,
+    Announcer, ComposeForm, ConnectionStatus, MessageList, NotifyToggle, PresenceBar,
+    PrivateConversation, RoomList,
 };
 
 /// Which conversation the page shows.
@@ -48,7 +48,7 @@ pub fn App() -> impl IntoView {
             </nav>
             <Show
                 when=move || view.get() == View::Group
-                fallback=|| view! { <BotConversation /> }
+                fallback=|| view! { <PrivateConversation /> }
             >
                 <div class="group">
                     <RoomList />

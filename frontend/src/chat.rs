@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use shared::events::CHAT_ERROR;
 use shared::{ChatError, RoomName, SendOutcome};
 
-use crate::bot_lines::BotLine;
 use crate::outbox::{self, Pending};
+use crate::private_lines::PrivateLine;
 use crate::rooms::Rooms;
 use crate::session;
 use crate::socket::{self, SocketHandle};
@@ -54,11 +54,11 @@ pub struct Chat {
     /// The error to show under the form: the form's own check or the server's refusal.
     pub error: RwSignal<Option<String>>,
     /// The private conversation with the bot, as this tab has seen it.
-    pub bot_lines: RwSignal<Vec<BotLine>>,
+    pub private_lines: RwSignal<Vec<PrivateLine>>,
     /// This browser's user id, once the server has given one.
     pub user_id: RwSignal<Option<String>>,
     /// Why the server refused a message to the bot.
-    pub bot_error: RwSignal<Option<String>>,
+    pub private_error: RwSignal<Option<String>>,
     /// The session token, sent again with every reconnection.
     token: RwSignal<Option<String>>,
     /// Whether older messages are being fetched.
@@ -68,7 +68,7 @@ pub struct Chat {
     /// The group message the server is being asked to store, by delivery number.
     pub(crate) group_flight: StoredValue<Option<u64>>,
     /// The same for the private conversation.
-    pub(crate) bot_flight: StoredValue<Option<u64>>,
+    pub(crate) private_flight: StoredValue<Option<u64>>,
     /// Numbers deliveries, so an answer to an old one (from before a reconnection) is ignored.
     deliveries: StoredValue<u64>,
     /// When this tab last said the user is typing (page clock, ms).
@@ -105,14 +105,14 @@ impl Chat {
             status: RwSignal::new(ConnectionState::Connecting),
             transport: RwSignal::new(None),
             error: RwSignal::new(None),
-            bot_lines: RwSignal::new(Vec::new()),
+            private_lines: RwSignal::new(Vec::new()),
             user_id,
-            bot_error: RwSignal::new(None),
+            private_error: RwSignal::new(None),
             token,
             loading_older: RwSignal::new(false),
             filling: StoredValue::new(false),
             group_flight: StoredValue::new(None),
-            bot_flight: StoredValue::new(None),
+            private_flight: StoredValue::new(None),
             deliveries: StoredValue::new(0),
             typed_at: StoredValue::new(0.0),
             socket,
@@ -166,9 +166,9 @@ impl Chat {
             // answers to what was in flight before are stale now.
             ConnectionState::Connected => {
                 on_change.group_flight.set_value(None);
-                on_change.bot_flight.set_value(None);
+                on_change.private_flight.set_value(None);
                 on_change.pump_group();
-                on_change.pump_bot();
+                on_change.pump_private();
             }
             // Before the next attempt: say what the page already has.
             ConnectionState::Reconnecting { .. } => {

@@ -2,13 +2,13 @@
 //! Built by Trunk (see `Trunk.toml`); `main` only mounts [`app::App`].
 
 mod app;
-mod bot_lines;
 mod chat;
 mod components;
 mod group;
 mod notify;
 mod outbox;
 mod private;
+mod private_lines;
 mod rooms;
 mod session;
 mod socket;

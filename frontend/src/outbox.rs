@@ -41,9 +41,9 @@ impl Queued for Pending {
 /// A message to the bot waiting for the server's acknowledgement; its
 /// `client_id` is always set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingForBot(pub BotmasterInput);
+pub struct PendingPrivate(pub BotmasterInput);
 
-impl Queued for PendingForBot {
+impl Queued for PendingPrivate {
     fn client_id(&self) -> &str {
         self.0.client_id.as_deref().unwrap_or_default()
     }
@@ -69,7 +69,7 @@ impl<T> Copy for Outbox<T> {}
 pub const GROUP: Outbox<Pending> = Outbox::new("chat.outbox");
 
 /// The private conversation's outbox.
-pub const BOT: Outbox<PendingForBot> = Outbox::new("chat.botoutbox");
+pub const PRIVATE: Outbox<PendingPrivate> = Outbox::new("chat.botoutbox");
 
 impl<T: Queued> Outbox<T> {
     const fn new(key: &'static str) -> Self {

@@ -9,40 +9,40 @@ use shared::{
     SendOutcome, ValidationError,
 };
 
-use crate::bot_lines;
 use crate::chat::{Chat, Next, botmaster_arg};
-use crate::outbox::{self, PendingForBot, Queued as _};
+use crate::outbox::{self, PendingPrivate, Queued as _};
+use crate::private_lines;
 
 impl Chat {
     /// Takes an event of the private conversation; ignores any other.
     pub(crate) fn on_private_event(&self, name: &str, args: &[Value]) {
-        let bot_lines = self.bot_lines;
+        let private_lines = self.private_lines;
         match name {
             BOT_HISTORY => {
                 if let Some(history) = botmaster_arg::<Vec<BotHistoryEntry>>(args) {
-                    let waiting = outbox::BOT.load();
+                    let waiting = outbox::PRIVATE.load();
                     let mut done = Vec::new();
-                    bot_lines.update(|lines| {
-                        done = bot_lines::replace_with_history(lines, history, waiting);
+                    private_lines.update(|lines| {
+                        done = private_lines::replace_with_history(lines, history, waiting);
                     });
                     for client_id in done {
-                        outbox::BOT.remove(&client_id);
+                        outbox::PRIVATE.remove(&client_id);
                     }
                 }
             }
             BOTMASTER_MESSAGE => {
-                if let Some(update) = args.first().and_then(bot_lines::botmaster_update) {
-                    bot_lines.update(|lines| bot_lines::complete_bot_line(lines, update));
+                if let Some(update) = args.first().and_then(private_lines::botmaster_update) {
+                    private_lines.update(|lines| private_lines::complete_bot_line(lines, update));
                 }
             }
             BOTMASTER_ECHO => {
-                if let Some(update) = args.first().and_then(bot_lines::botmaster_update) {
-                    bot_lines.update(|lines| bot_lines::push_echo(lines, update));
+                if let Some(update) = args.first().and_then(private_lines::botmaster_update) {
+                    private_lines.update(|lines| private_lines::push_echo(lines, update));
                 }
             }
             BOT_STREAM => {
                 if let Some(piece) = botmaster_arg::<BotStreamDelta>(args) {
-                    bot_lines.update(|lines| bot_lines::grow_bot_line(lines, piece));
+                    private_lines.update(|lines| private_lines::grow_bot_line(lines, piece));
                 }
             }
             _ => {}
@@ -50,21 +50,21 @@ impl Chat {
     }
 
     /// Like [`Chat::pump_group`], for the private conversation.
-    pub(crate) fn pump_bot(&self) {
-        if !self.may_send(self.bot_flight) {
+    pub(crate) fn pump_private(&self) {
+        if !self.may_send(self.private_flight) {
             return;
         }
-        let Some(head) = outbox::BOT.load().into_iter().next() else {
+        let Some(head) = outbox::PRIVATE.load().into_iter().next() else {
             return;
         };
         // An object, as the published Botmaster's clients send it: the server
         // then answers this user's tabs with objects too.
         let payload = serde_json::to_value(&head.0).expect("plain data always serialises");
         self.deliver(
-            self.bot_flight,
+            self.private_flight,
             BOTMASTER_MESSAGE,
             payload,
-            Chat::pump_bot,
+            Chat::pump_private,
             move |chat, outcome| {
                 let client_id = head.client_id().to_owned();
                 match outcome {
@@ -72,20 +72,20 @@ impl Chat {
                         return Next::retry_after(&refusal);
                     }
                     Some(SendOutcome::Rejected(refusal)) => {
-                        chat.bot_error.set(Some(refusal.message));
-                        chat.bot_lines
-                            .update(|lines| bot_lines::remove_sending(lines, &client_id));
+                        chat.private_error.set(Some(refusal.message));
+                        chat.private_lines
+                            .update(|lines| private_lines::remove_sending(lines, &client_id));
                     }
                     Some(SendOutcome::Accepted { id }) => {
                         // The ack has no time; the server stored it just now.
                         let now = js_sys::Date::now() as u64;
-                        chat.bot_lines.update(|lines| {
-                            bot_lines::mark_sent(lines, &client_id, id.0, now);
+                        chat.private_lines.update(|lines| {
+                            private_lines::mark_sent(lines, &client_id, id.0, now);
                         });
                     }
                     None => return Next::Pump,
                 }
-                outbox::BOT.remove(&client_id);
+                outbox::PRIVATE.remove(&client_id);
                 Next::Pump
             },
         );
@@ -93,9 +93,9 @@ impl Chat {
 
     /// Tells the bot `text`, privately. Shown at once in this tab; the
     /// user's other tabs get it from the server.
-    pub fn send_to_bot(&self, text: &str) -> Result<(), ValidationError> {
+    pub fn send_private(&self, text: &str) -> Result<(), ValidationError> {
         let text = MessageBody::parse(text)?;
-        self.tell_bot(BotmasterInput {
+        self.tell_private(BotmasterInput {
             text: text.as_str().to_owned(),
             quick_reply: None,
             client_id: None,
@@ -105,7 +105,7 @@ impl Chat {
 
     /// Picks a quick reply: shown as its title, sent to the bot as its payload.
     pub fn pick_quick_reply(&self, choice: &QuickReply) {
-        self.tell_bot(BotmasterInput {
+        self.tell_private(BotmasterInput {
             text: choice.title.clone(),
             quick_reply: Some(QuickReplyChoice {
                 payload: choice.payload.clone(),
@@ -116,14 +116,14 @@ impl Chat {
 
     /// Shows `input` at once as sending, keeps it in the private outbox, and
     /// sends it (now if connected, else on the next connection).
-    fn tell_bot(&self, mut input: BotmasterInput) {
+    fn tell_private(&self, mut input: BotmasterInput) {
         let client_id = outbox::new_client_id();
         input.client_id = Some(client_id.clone());
         let text = input.text.clone();
-        outbox::BOT.add(PendingForBot(input));
-        self.bot_error.set(None);
-        self.bot_lines
-            .update(|lines| bot_lines::push_sending_line(lines, text, client_id));
-        self.pump_bot();
+        outbox::PRIVATE.add(PendingPrivate(input));
+        self.private_error.set(None);
+        self.private_lines
+            .update(|lines| private_lines::push_sending_line(lines, text, client_id));
+        self.pump_private();
     }
 }

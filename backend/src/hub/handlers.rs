@@ -10,7 +10,7 @@ use super::identify::Identity;
 use super::refusal::{Refusal, refuse, reject};
 use super::rooms::Access;
 use super::sequencer::{Overloaded, Said, recent};
-use super::{Hub, botmaster, profile, rooms, typing};
+use super::{Hub, private, profile, rooms, typing};
 use crate::limits::{Action, Client};
 
 /// A socket joined: listen for its messages, under its client's limits.
@@ -22,7 +22,7 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
         return;
     };
     if let Some(user) = identity.client.user.clone() {
-        botmaster::attach(
+        private::attach(
             &socket,
             io.clone(),
             hub.clone(),

@@ -1,11 +1,11 @@
 //! The chat hub of the tutorial: every accepted message goes to everyone,
 //! followed by the bot's replies.
 
-mod botmaster;
 mod dialect;
 mod handlers;
 mod identify;
 mod people;
+mod private;
 mod profile;
 mod reads;
 mod refusal;
@@ -146,10 +146,10 @@ pub(crate) fn layer(
     };
     sequencer::start(queue, context);
     // Read now, before any socket can connect and ask something new.
-    let left_over = botmaster::left_unanswered(settings.store.as_ref());
+    let left_over = private::left_unanswered(settings.store.as_ref());
     io.ns("/", handlers::on_connect.with(identify::identify));
     tokio::spawn(forget_idle_clients(hub.limits.clone()));
-    tokio::spawn(botmaster::answer_left_over(io.clone(), hub, left_over));
+    tokio::spawn(private::answer_left_over(io.clone(), hub, left_over));
     (layer, io)
 }
 

@@ -7,7 +7,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::refusal::{Refusal, reject};
-use super::{Hub, botmaster, rooms};
+use super::{Hub, private, rooms};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
 
@@ -59,7 +59,7 @@ async fn rename(
         rooms: rooms::states(rooms),
     };
     renamed(io, hub, &user, name).await;
-    let _ = io.to(botmaster::room(&user)).emit(ROOMS, &welcome).await;
+    let _ = io.to(private::room(&user)).emit(ROOMS, &welcome).await;
     Ok(welcome)
 }
 
@@ -86,7 +86,7 @@ pub(super) fn adopt(hub: &Hub, user: &UserId, name: UserName) {
                     name: Some(name),
                     rooms: rooms::states(rooms),
                 };
-                let _ = io.to(botmaster::room(&user)).emit(ROOMS, &welcome).await;
+                let _ = io.to(private::room(&user)).emit(ROOMS, &welcome).await;
             }
             Err(error) => tracing::warn!(%error, "cannot keep a session's name"),
         }

@@ -16,7 +16,7 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::identify::Identity;
 use super::refusal::{Refusal, reject};
-use super::{Hub, botmaster, sequencer};
+use super::{Hub, private, sequencer};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
 use crate::store::{Created, Membership, StoreError};
@@ -342,7 +342,7 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
                 .await;
             match marked {
                 Ok(true) => {
-                    let others = io.to(botmaster::room(&user)).except(socket.id.to_string());
+                    let others = io.to(private::room(&user)).except(socket.id.to_string());
                     let _ = others.emit(READ, &mark).await;
                 }
                 Ok(false) => {}

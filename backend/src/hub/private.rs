@@ -1,6 +1,8 @@
-//! Botmaster mode: one-to-one conversations between a user and the bot,
-//! with the wire format of Botmaster's socket.io channel, so its original
-//! `client_app.js` works unchanged. Every socket of a user is in that user's
+//! The private conversation (Botmaster mode): one-to-one between a user and
+//! the bot, spoken in the wire format of Botmaster's socket.io channel, so
+//! its original `client_app.js` works unchanged. The page calls it the
+//! private conversation too (`frontend/src/private.rs`); "Botmaster" names
+//! the protocol and its wire types (`shared::botmaster`). Every socket of a user is in that user's
 //! room; the bot's replies reach all of them, and nobody else.
 
 use std::future::{Ready, ready};

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-use crate::outbox::PendingForBot;
+use crate::outbox::PendingPrivate;
 use shared::{BotHistoryEntry, BotStreamDelta, BotmasterMessage, BotmasterUpdate, QuickReply};
 
 /// One line of the private conversation with the bot (Botmaster mode).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct BotLine {
+pub struct PrivateLine {
     /// Never the same for two lines of this page, even across reloads of
     /// the history, so the list never mistakes one line for another.
     pub key: usize,
@@ -37,7 +37,7 @@ pub struct BotLine {
     pub sent_at: Option<u64>,
 }
 
-impl BotLine {
+impl PrivateLine {
     /// A stored line, as the server replays it to a tab that connects.
     fn from_history(key: usize, entry: BotHistoryEntry) -> Self {
         let mut line = finished_line(entry.message);
@@ -49,7 +49,7 @@ impl BotLine {
     }
 }
 
-fn has_id(lines: &[BotLine], id: Option<u64>) -> bool {
+fn has_id(lines: &[PrivateLine], id: Option<u64>) -> bool {
     id.is_some() && lines.iter().any(|l| l.id == id)
 }
 
@@ -64,16 +64,16 @@ fn next_key() -> usize {
 /// by what is still waiting to be sent. Returns the client ids of waiting
 /// lines that turn out to be stored already (their ack was lost): done.
 pub fn replace_with_history(
-    lines: &mut Vec<BotLine>,
+    lines: &mut Vec<PrivateLine>,
     history: Vec<BotHistoryEntry>,
-    waiting: Vec<PendingForBot>,
+    waiting: Vec<PendingPrivate>,
 ) -> Vec<String> {
     let stored: Vec<String> = history
         .iter()
         .filter_map(|entry| entry.client_id.clone())
         .collect();
     let newest = history.iter().map(|entry| entry.id).max().unwrap_or(0);
-    let live: Vec<BotLine> = lines
+    let live: Vec<PrivateLine> = lines
         .drain(..)
         .filter(|l| {
             l.sending.is_none() && (l.streaming.is_some() || l.id.is_some_and(|id| id > newest))
@@ -81,11 +81,11 @@ pub fn replace_with_history(
         .collect();
     *lines = history
         .into_iter()
-        .map(|entry| BotLine::from_history(next_key(), entry))
+        .map(|entry| PrivateLine::from_history(next_key(), entry))
         .chain(live)
         .collect();
     let mut done = Vec::new();
-    for PendingForBot(input) in waiting {
+    for PendingPrivate(input) in waiting {
         let id = input.client_id.clone().unwrap_or_default();
         if stored.contains(&id) {
             done.push(id);
@@ -97,24 +97,24 @@ pub fn replace_with_history(
 }
 
 /// Adds a line of the user's that is on its way to the server.
-pub fn push_sending_line(lines: &mut Vec<BotLine>, text: String, client_id: String) {
+pub fn push_sending_line(lines: &mut Vec<PrivateLine>, text: String, client_id: String) {
     let key = next_key();
-    lines.push(BotLine {
+    lines.push(PrivateLine {
         key,
         text,
         sending: Some(client_id),
-        ..BotLine::default()
+        ..PrivateLine::default()
     });
 }
 
 /// Takes away the user's line with `client_id`: the server refused it for good.
-pub fn remove_sending(lines: &mut Vec<BotLine>, client_id: &str) {
+pub fn remove_sending(lines: &mut Vec<PrivateLine>, client_id: &str) {
     lines.retain(|l| l.sending.as_deref() != Some(client_id));
 }
 
 /// Marks the user's line with `client_id` as stored by the server under
 /// `id`, at `at` (milliseconds since the Unix epoch) or about now.
-pub fn mark_sent(lines: &mut [BotLine], client_id: &str, id: u64, at: u64) {
+pub fn mark_sent(lines: &mut [PrivateLine], client_id: &str, id: u64, at: u64) {
     if let Some(line) = lines
         .iter_mut()
         .find(|l| l.sending.as_deref() == Some(client_id))
@@ -128,7 +128,7 @@ pub fn mark_sent(lines: &mut [BotLine], client_id: &str, id: u64, at: u64) {
 
 /// Adds what the user said in another tab (the server's echo), unless this
 /// page has it: as its own waiting line (then it is sent now), or already.
-pub fn push_echo(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
+pub fn push_echo(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) {
     if let (Some(client_id), Some(id)) = (&update.client_id, update.id)
         && lines
             .iter()
@@ -141,35 +141,35 @@ pub fn push_echo(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
         return;
     }
     let key = next_key();
-    lines.push(BotLine {
+    lines.push(PrivateLine {
         key,
         text: update.message.text,
         id: update.id,
         sent_at: update.timestamp,
-        ..BotLine::default()
+        ..PrivateLine::default()
     });
 }
 
 /// Appends a streamed piece to its line, starting the line with the first piece.
-pub fn grow_bot_line(lines: &mut Vec<BotLine>, piece: BotStreamDelta) {
+pub fn grow_bot_line(lines: &mut Vec<PrivateLine>, piece: BotStreamDelta) {
     if let Some(line) = lines.iter_mut().find(|l| l.streaming == Some(piece.id)) {
         line.text.push_str(&piece.delta);
         line.revision += 1;
     } else {
         let key = next_key();
-        lines.push(BotLine {
+        lines.push(PrivateLine {
             key,
             from_bot: true,
             text: piece.delta,
             streaming: Some(piece.id),
-            ..BotLine::default()
+            ..PrivateLine::default()
         });
     }
 }
 
 /// Adds a finished bot message; one that completes a stream replaces the
 /// streamed text in place, so the answer stays one message.
-pub fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
+pub fn complete_bot_line(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) {
     let BotmasterUpdate {
         message,
         stream_id,
@@ -198,7 +198,7 @@ pub fn complete_bot_line(lines: &mut Vec<BotLine>, update: BotmasterUpdate) {
 }
 
 /// A finished bot line from a Botmaster message, its key still to be set.
-fn finished_line(message: BotmasterMessage) -> BotLine {
+fn finished_line(message: BotmasterMessage) -> PrivateLine {
     let image = message
         .attachment
         .as_ref()
@@ -209,12 +209,12 @@ fn finished_line(message: BotmasterMessage) -> BotLine {
         Some(url) if *url == message.text => String::new(),
         _ => message.text,
     };
-    BotLine {
+    PrivateLine {
         from_bot: true,
         text,
         image,
         quick_replies: message.quick_replies,
-        ..BotLine::default()
+        ..PrivateLine::default()
     }
 }
 

@@ -8,11 +8,11 @@ use crate::time;
 /// The private conversation with the bot (Botmaster mode): every tab of
 /// this browser's user sees the same one, and nobody else does.
 #[component]
-pub fn BotConversation() -> impl IntoView {
+pub fn PrivateConversation() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let body = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let (lines, user_id, bot_error) = (chat.bot_lines, chat.user_id, chat.bot_error);
+    let (lines, user_id, private_error) = (chat.private_lines, chat.user_id, chat.private_error);
     let list = NodeRef::<Ol>::new();
     Effect::new(move |_| {
         // Follow new lines and lines that grow.
@@ -23,7 +23,7 @@ pub fn BotConversation() -> impl IntoView {
     });
     let on_submit = move |event: SubmitEvent| {
         event.prevent_default();
-        match chat.send_to_bot(&body.get_untracked()) {
+        match chat.send_private(&body.get_untracked()) {
             Ok(()) => {
                 body.set(String::new());
                 error.set(None);
@@ -79,7 +79,7 @@ pub fn BotConversation() -> impl IntoView {
             <button type="submit" data-testid="bot-send">"Send"</button>
             <p class="error" data-testid="bot-error" role="alert">
                 {move || {
-                    error.get().or_else(|| bot_error.get()).or_else(|| user_id.get().is_none().then(|| {
+                    error.get().or_else(|| private_error.get()).or_else(|| user_id.get().is_none().then(|| {
                         "The private conversation needs a session; connecting…".to_owned()
                     }))
                 }}
@@ -94,7 +94,7 @@ pub fn BotConversation() -> impl IntoView {
 fn QuickReplies() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let offered = move || {
-        chat.bot_lines.with(|lines| {
+        chat.private_lines.with(|lines| {
             lines
                 .iter()
                 .rev()
