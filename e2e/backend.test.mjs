@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 
 import { startServer } from './support/server.mjs';
 import { connect, send } from './support/client.mjs';
+import { expect } from './support/expect.mjs';
 
 const TRANSPORTS = {
   websocket: { transports: ['websocket'] },
@@ -208,6 +209,37 @@ describe('HTTP', () => {
       const response = await fetch(`${server.url}${path}`);
       assert.equal(response.status, 200, path);
       assert.match(await response.text(), /<html/i, path);
+    }
+  });
+});
+
+describe('the log', () => {
+  // The info level, and without NO_COLOR: the server itself must see that stderr is no terminal.
+  const env = { RUST_LOG: 'info', NO_COLOR: undefined };
+
+  test('is plain text without colour codes when stderr is not a terminal', async () => {
+    const own = await startServer({ env });
+    try {
+      await expect(() => own.log(), (log) => /bot engine and message store/.test(log));
+      assert.ok(!own.log().includes('\u001b['), 'no ANSI escape codes');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('is one JSON object per line with --log-format json', async () => {
+    const own = await startServer({ args: ['--log-format', 'json'], env });
+    try {
+      await expect(() => own.log(), (log) => /bot engine and message store/.test(log));
+      const lines = own.log().split('\n').filter((line) => line.trim() !== '');
+      assert.ok(lines.length > 0);
+      const entries = lines.map((line) => JSON.parse(line));
+      const start = entries.find((entry) => entry.fields?.message === 'bot engine and message store');
+      assert.equal(start.level, 'INFO');
+      assert.equal(start.fields.engine, 'rules');
+      assert.ok(!Number.isNaN(Date.parse(start.timestamp)));
+    } finally {
+      await own.stop();
     }
   });
 });

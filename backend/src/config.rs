@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 
+use crate::logging::LogFormat;
+
 use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
 use crate::hub::ReplyShape;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
@@ -31,6 +33,10 @@ pub struct Config {
     /// Address to listen on. Default 127.0.0.1; use 0.0.0.0 to accept other machines.
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// How the log (on stderr) is written: `text`, or `json` with one object
+    /// per line. Default text; colours only on a terminal.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Port to listen on. Default 3000; 0 picks a free port (printed at start).
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,

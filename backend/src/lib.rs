@@ -10,6 +10,7 @@ mod gate;
 mod hub;
 pub mod identity;
 pub mod limits;
+pub mod logging;
 mod request_head;
 mod serve;
 mod session;

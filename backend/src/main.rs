@@ -4,18 +4,11 @@
 use anyhow::Context as _;
 use chat_server::{Config, shutdown_signal};
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-
     let config = Config::parse();
+    chat_server::logging::init(config.log_format);
     if config.insecure_trust_client_ids {
         tracing::warn!(
             "--insecure-trust-client-ids: botmasterUserId is believed without proof; \

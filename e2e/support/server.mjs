@@ -51,7 +51,7 @@ function unprivileged(dataDir) {
  *   file-descriptor limit (soft and hard, like `ulimit -n`); dist is the folder
  *   of pages to serve (the built bundle by default).
  */
-export async function startServer({ port = 0, args = [], dataDir = tempDataDir(), asNobody = false, fdLimit, dist = DIST } = {}) {
+export async function startServer({ port = 0, args = [], dataDir = tempDataDir(), asNobody = false, fdLimit, dist = DIST, env = {} } = {}) {
   if (!BIN || !DIST) {
     throw new Error('CHAT_SERVER_BIN and DIST_DIR must be set; run the tests with `cargo xtask test`');
   }
@@ -61,9 +61,12 @@ export async function startServer({ port = 0, args = [], dataDir = tempDataDir()
     prefix = [`--nofile=${fdLimit}:${fdLimit}`, '--', program, ...prefix];
     program = 'prlimit';
   }
+  // `env` adds to (or, with `undefined`, takes away from) the server's environment.
+  const environment = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', NO_COLOR: '1', ...env };
+  for (const [name, value] of Object.entries(environment)) if (value === undefined) delete environment[name];
   const child = spawn(program, [...prefix, '--host', '127.0.0.1', '--port', String(port), '--dist', dist, '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', NO_COLOR: '1' },
+    env: environment,
   });
   let log = '';
   child.stderr.on('data', (chunk) => { log += chunk; });
