@@ -206,15 +206,16 @@ pub(crate) fn start(pending: Pending, context: Context) {
     tokio::spawn(async move {
         // Read before anything new is stored: everything up to here is published.
         let reading = store.clone();
-        let latest: HashMap<String, u64> =
-            tokio::task::spawn_blocking(move || reading.latest_ids(GROUP))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-        let _ = started.send(latest);
+        let latest = until_read("the rooms' latest ids", move || {
+            let store = reading.clone();
+            async move {
+                tokio::task::spawn_blocking(move || store.latest_ids(GROUP))
+                    .await
+                    .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
+            }
+        })
+        .await;
+        let _ = started.send(latest.into_iter().collect::<HashMap<_, _>>());
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let mut writes = Vec::new();
@@ -274,6 +275,34 @@ pub(crate) fn start(pending: Pending, context: Context) {
             }
         }
     });
+}
+
+/// First wait between attempts to read what the sequencer starts from.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+
+/// Longest wait between those attempts.
+const LAST_RETRY: Duration = Duration::from_secs(5);
+
+/// Reads with `read` until it works, waiting longer between attempts (up to
+/// [`LAST_RETRY`]) and logging each failure. What the sequencer starts from
+/// must be true: taking "nothing" for a failed read would send joining
+/// clients the wrong history.
+async fn until_read<T, F, R>(what: &str, read: R) -> T
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+    R: Fn() -> F,
+{
+    let mut wait = FIRST_RETRY;
+    loop {
+        match read().await {
+            Ok(value) => return value,
+            Err(error) => {
+                tracing::error!(%error, retry_in_ms = wait.as_millis(), "cannot read {what}; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(LAST_RETRY);
+            }
+        }
+    }
 }
 
 /// Stores the drafts of `writes` in one step; `None` when there is nothing to store.
@@ -557,4 +586,32 @@ pub(crate) fn now() -> Timestamp {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_read_at_start_is_retried_never_taken_for_nothing() {
+        let attempts = AtomicUsize::new(0);
+        let started = tokio::time::Instant::now();
+        let latest = until_read("a test value", || {
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if attempt < 3 {
+                    Err(StoreError::Failed("the disk is busy".to_owned()))
+                } else {
+                    Ok(vec![("group".to_owned(), 42)])
+                }
+            }
+        })
+        .await;
+        assert_eq!(latest, [("group".to_owned(), 42)]);
+        assert_eq!(attempts.load(Ordering::SeqCst), 4);
+        // 100 + 200 + 400 ms of waiting, on tokio's paused clock.
+        assert_eq!(started.elapsed(), Duration::from_millis(700));
+    }
 }
