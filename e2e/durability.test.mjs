@@ -143,7 +143,29 @@ test('messages in three rooms at once survive two SIGKILLs of the server, each e
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
 
+    // Every message gets the bot's answer once, those a kill left unanswered
+    // too (asked again at the restart): one reply each from the rule bot here.
+    const answers = (client) => {
+      const count = new Map();
+      for (const room of ROOMS) {
+        for (const message of client.seen.get(room).values()) {
+          if (message.user === 'ChatFriend') {
+            const key = `${room}/${message.answers}`;
+            count.set(key, (count.get(key) ?? 0) + 1);
+          }
+        }
+      }
+      return sent.map((s) => count.get(`${s.room}/${s.id}`) ?? 0);
+    };
+    const answerDeadline = Date.now() + 30_000;
+    while (answers(clients[0]).some((n) => n === 0) && Date.now() < answerDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
     const report = { rooms: ROOMS.length, sent: expected, resends, stored: 0, delivered: [], duplicates: [], gaps: [] };
+    const answerCounts = answers(clients[0]);
+    report.unanswered = answerCounts.filter((n) => n === 0).length;
+    report.answeredTwice = answerCounts.filter((n) => n > 1).length;
     // What the server stored, room by room, read by a fresh client of a session in every room.
     const reader = resumingClient(server.url, 'reader', sessions[CLIENTS]);
     await reader.joinRooms();
@@ -184,6 +206,8 @@ test('messages in three rooms at once survive two SIGKILLs of the server, each e
     assert.ok(report.duplicates.every((d) => d === 0), 'no duplicates');
     assert.ok(report.gaps.every((g) => g === 0), 'no gaps');
     assert.ok(resends > 0, 'the kills really interrupted sending');
+    assert.equal(report.unanswered, 0, 'the bot answered every message, those the kills interrupted too');
+    assert.equal(report.answeredTwice, 0, 'and each once');
   } finally {
     for (const client of clients) client.socket.close();
     await server.stop();

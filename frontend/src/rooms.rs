@@ -215,6 +215,7 @@ mod tests {
             client_id: None,
             room: room(room_name),
             user_id: user_id.map(str::to_owned),
+            answers: None,
         }
     }
 

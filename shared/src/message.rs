@@ -162,6 +162,9 @@ pub struct ChatMessage {
     /// people of the same name. Nobody can send under another session's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// On a bot reply: the id of the message (in the same room) it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<MessageId>,
 }
 
 impl ChatMessage {
@@ -339,6 +342,7 @@ mod tests {
             client_id: None,
             room: RoomName::general(),
             user_id: None,
+            answers: None,
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(

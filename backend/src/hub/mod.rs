@@ -12,6 +12,7 @@ mod refusal;
 mod rooms;
 mod sequencer;
 mod typing;
+mod unanswered;
 
 use std::sync::{Arc, OnceLock};
 
@@ -147,6 +148,16 @@ pub(crate) fn layer(
     sequencer::start(queue, context);
     // Read now, before any socket can connect and ask something new.
     let left_over = private::left_unanswered(settings.store.as_ref());
+    let group_left_over = unanswered::group(settings.store.as_ref(), sequencer::now());
+    if !group_left_over.is_empty() {
+        tracing::info!(
+            messages = group_left_over.len(),
+            "answering group messages left unanswered"
+        );
+    }
+    for message in group_left_over {
+        hub.sequencer.ask(message, hub.bot.clone(), hub.bot_timeout);
+    }
     io.ns("/", handlers::on_connect.with(identify::identify));
     tokio::spawn(forget_idle_clients(hub.limits.clone()));
     tokio::spawn(private::answer_left_over(io.clone(), hub, left_over));

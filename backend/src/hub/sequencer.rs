@@ -66,6 +66,8 @@ enum Job {
     /// The bot's answer to one message, published together and in order.
     Bot {
         room: RoomName,
+        /// The id of the message they answer.
+        answers: u64,
         replies: Vec<String>,
     },
     /// A socket entering `room`, having its messages up to `last_id`.
@@ -160,6 +162,12 @@ impl Sequencer {
                 Job::User { ack, .. } => Overloaded(ack),
                 Job::Bot { .. } | Job::Join { .. } => unreachable!("only user jobs are sent here"),
             })
+    }
+
+    /// Asks the bot about a stored `message` (one a crash left unanswered),
+    /// off the sequencer; its replies are published like any other.
+    pub(crate) fn ask(&self, message: ChatMessage, bot: Arc<dyn ChatBot>, timeout: Duration) {
+        tokio::spawn(ask_bot(bot, timeout, message, self.jobs.downgrade()));
     }
 
     /// Sends `socket` what it missed of `room` after `last_id`, then lets it
@@ -397,13 +405,20 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
             client_id,
             ..
         } => vec![Draft {
-            extra: user_id.as_ref().map(|id| Author::extra(id)),
+            extra: user_id.as_ref().map(|id| Extra::author(id)),
             client_id: client_id.as_ref().map(|id| id.as_str().to_owned()),
             ..draft(room, user.as_str(), body.as_str())
         }],
-        Job::Bot { room, replies } => replies
+        Job::Bot {
+            room,
+            answers,
+            replies,
+        } => replies
             .iter()
-            .map(|reply| draft(room, shared::BOT_NAME, reply))
+            .map(|reply| Draft {
+                extra: Some(Extra::answer(*answers)),
+                ..draft(room, shared::BOT_NAME, reply)
+            })
             .collect(),
         Job::Join { .. } => Vec::new(),
     }
@@ -515,8 +530,9 @@ pub(crate) fn keep_latest_page(messages: &mut Vec<Stored>) {
 }
 
 /// A stored group message as clients see it.
-fn chat_message(stored: &Stored) -> ChatMessage {
+pub(crate) fn chat_message(stored: &Stored) -> ChatMessage {
     let draft = &stored.draft;
+    let extra = Extra::of(stored);
     ChatMessage {
         id: MessageId(stored.id),
         // Stored names passed validation (or are the bot's) when they were accepted.
@@ -528,24 +544,39 @@ fn chat_message(stored: &Stored) -> ChatMessage {
             .as_deref()
             .and_then(|id| ClientMessageId::parse(id).ok()),
         room: rooms::name(&draft.room),
-        user_id: draft.extra.as_deref().and_then(Author::user_id),
+        user_id: extra.user_id,
+        answers: extra.answers.map(MessageId),
     }
 }
 
-/// What a group message keeps beside its name and body: the sender's
-/// session user, as JSON in the draft's `extra`.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Author {
-    user_id: String,
+/// What a group message keeps beside its name and body, as JSON in the
+/// draft's `extra`: a person's session user, or the message a bot reply
+/// answers.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Extra {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) answers: Option<u64>,
 }
 
-impl Author {
-    fn extra(user_id: &str) -> String {
+impl Extra {
+    fn author(user_id: &str) -> String {
         serde_json::json!({"user_id": user_id}).to_string()
     }
 
-    fn user_id(extra: &str) -> Option<String> {
-        serde_json::from_str::<Self>(extra).ok().map(|a| a.user_id)
+    fn answer(id: u64) -> String {
+        serde_json::json!({"answers": id}).to_string()
+    }
+
+    /// What `stored` keeps, if anything.
+    pub(crate) fn of(stored: &Stored) -> Self {
+        stored
+            .draft
+            .extra
+            .as_deref()
+            .and_then(|extra| serde_json::from_str(extra).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -565,9 +596,17 @@ async fn ask_bot(
     if replies.is_empty() {
         return;
     }
+    let answers = message.id.0;
     // The server may be shutting down; then there is nobody to tell.
     if let Some(sequencer) = sequencer.upgrade()
-        && sequencer.send(Job::Bot { room, replies }).await.is_err()
+        && sequencer
+            .send(Job::Bot {
+                room,
+                answers,
+                replies,
+            })
+            .await
+            .is_err()
     {
         tracing::debug!("sequencer gone; bot replies dropped");
     }
