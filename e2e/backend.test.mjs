@@ -243,3 +243,44 @@ describe('the log', () => {
     }
   });
 });
+
+describe('/metrics', () => {
+  test('counts connections, messages by outcome, appends, catch-ups and the bot, in the Prometheus text format', async () => {
+    const own = await startServer({ args: ['--node-id', 'node-a'] });
+    const ws = await connect(own.url, { transports: ['websocket'] });
+    const polling = await connect(own.url, { transports: ['polling'] });
+    try {
+      assert.ok((await send(ws.socket, { user: 'ann', body: 'hello?' })).accepted);
+      assert.ok((await send(polling.socket, { user: 'bob', body: 'hi' })).accepted);
+      assert.equal((await send(ws.socket, { user: '', body: 'x' })).rejected.code, 'invalid');
+      assert.equal((await send(ws.socket, { body: 'no name' })).rejected.code, 'malformed');
+      await ws.inbox.take('botmessage', 4);
+      const response = await fetch(`${own.url}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type'), /^application\/openmetrics-text/);
+      const text = await response.text();
+      const value = (series) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        assert.ok(line, `${series} in:\n${text}`);
+        return Number(line.split(' ').at(-1));
+      };
+      assert.equal(value('chat_node_info{node="node-a"}'), 1);
+      assert.equal(value('chat_connections{transport="websocket"}'), 1);
+      assert.equal(value('chat_connections{transport="polling"}'), 1);
+      assert.equal(value('chat_messages_total{outcome="accepted"}'), 2);
+      assert.equal(value('chat_messages_total{outcome="invalid"}'), 1);
+      assert.equal(value('chat_messages_total{outcome="malformed"}'), 1);
+      // Two messages and the bot's four replies, in one or more batches.
+      assert.equal(value('chat_batch_messages_sum'), 6);
+      assert.ok(value('chat_append_seconds_count') >= 2);
+      assert.equal(value('chat_catch_up_messages_count'), 2, 'one catch-up per socket entering general');
+      assert.equal(value('chat_bot_seconds_count'), 2);
+      assert.equal(value('chat_bot_failures_total'), 0);
+      assert.match(text, /# EOF\n?$/);
+    } finally {
+      ws.socket.close();
+      polling.socket.close();
+      await own.stop();
+    }
+  });
+});

@@ -37,6 +37,10 @@ pub struct Config {
     /// per line. Default text; colours only on a terminal.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// This node's name in `/metrics` (`chat_node_info`), to tell nodes
+    /// apart. Default: made up at start.
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: Option<String>,
     /// Port to listen on. Default 3000; 0 picks a free port (printed at start).
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
@@ -292,8 +296,18 @@ impl Config {
             trust_client_ids: self.insecure_trust_client_ids,
             botmaster_replies: self.botmaster_replies,
             store,
+            node_id: self.node_id.unwrap_or_else(random_node_id),
         })
     }
+}
+
+/// A node id for a node started without one: `node-` and 8 random hex digits.
+fn random_node_id() -> String {
+    let mut bytes = [0u8; 4];
+    // Without randomness the id is still valid, only less likely unique.
+    let _ = getrandom::fill(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("node-{hex}")
 }
 
 /// The server's behaviour, independent of where it listens.
@@ -318,6 +332,8 @@ pub struct Settings {
     pub websocket: bool,
     /// Signs and checks session tokens. Default: a fresh random secret.
     pub signer: Signer,
+    /// This node's name in `/metrics` and the log.
+    pub node_id: String,
     /// Believe `botmasterUserId` without a token. Default false.
     pub trust_client_ids: bool,
     /// How Botmaster-mode events reach users not heard yet. Default strings.
@@ -339,6 +355,7 @@ impl Default for Settings {
             polling: true,
             websocket: true,
             signer: Signer::new(random_secret()),
+            node_id: random_node_id(),
             trust_client_ids: false,
             botmaster_replies: ReplyShape::String,
             store: Arc::new(MemoryStore::default()),

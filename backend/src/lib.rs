@@ -11,6 +11,7 @@ mod hub;
 pub mod identity;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 mod request_head;
 mod serve;
 mod session;
@@ -44,13 +45,18 @@ use limits::RateLimits;
 /// connection at shutdown.
 pub fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, SocketIo) {
     let limits = Arc::new(RateLimits::new(&settings.rates));
-    let (layer, io) = hub::layer(settings, bot, limits.clone());
+    let metrics = Arc::new(metrics::Metrics::new(&settings.node_id));
+    let (layer, io) = hub::layer(settings, bot, limits.clone(), metrics.clone());
     let gate = Arc::new(gate::Gate {
         limits,
         origins: settings.allowed_origins.clone(),
     });
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/metrics",
+            get(metrics::serve).with_state((metrics, io.clone())),
+        )
         .route(
             "/api/session",
             post(session::create).with_state(settings.signer.clone()),

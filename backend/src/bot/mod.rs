@@ -133,6 +133,12 @@ where
     }
 }
 
+/// Whether `replies` is the [`UNAVAILABLE`] notice [`ask`] gives for a
+/// failure or a timeout (for counting them).
+pub fn failed(replies: &[BotReply]) -> bool {
+    matches!(replies, [only] if only.text == UNAVAILABLE && only.image.is_none())
+}
+
 fn answer_or_unavailable(result: Result<Vec<BotReply>, BotError>) -> Vec<BotReply> {
     result.unwrap_or_else(|error| {
         tracing::warn!(%error, "bot failed");

@@ -45,10 +45,10 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
                 Ok((said, client_id)) => {
                     let published = hub.sequencer.publish(said, client_id, socket.clone(), ack);
                     if let Err(Overloaded(ack)) = published {
-                        refuse(&socket, &Refusal::Overloaded, ack);
+                        refuse(&socket, &Refusal::Overloaded, ack, &hub.metrics);
                     }
                 }
-                Err(refusal) => refuse(&socket, &refusal, ack),
+                Err(refusal) => refuse(&socket, &refusal, ack, &hub.metrics),
             }
             ready(())
         },

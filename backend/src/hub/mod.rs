@@ -26,6 +26,7 @@ use crate::Settings;
 use crate::bot::ChatBot;
 use crate::identity::Signer;
 use crate::limits::{Counter, RateLimits};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 use dialect::Dialects;
@@ -87,6 +88,8 @@ struct Hub {
     people: People,
     /// The server, once built (the hub is made before it).
     io: Arc<OnceLock<SocketIo>>,
+    /// What this node has done, for `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -103,6 +106,7 @@ pub(crate) fn layer(
     settings: &Settings,
     bot: Arc<dyn ChatBot>,
     limits: Arc<RateLimits>,
+    metrics: Arc<Metrics>,
 ) -> (SocketIoLayer, SocketIo) {
     let (sequencer, queue) = Sequencer::new();
     let hub = Hub {
@@ -118,6 +122,7 @@ pub(crate) fn layer(
         store: settings.store.clone(),
         people: People::default(),
         io: Arc::new(OnceLock::new()),
+        metrics: metrics.clone(),
     };
     let parser = ParserConfig::common()
         .max_incoming_binaries(MAX_ATTACHMENTS)
@@ -144,6 +149,7 @@ pub(crate) fn layer(
         store: settings.store.clone(),
         bot,
         bot_timeout: settings.bot_timeout,
+        metrics,
     };
     sequencer::start(queue, context);
     // Read now, before any socket can connect and ask something new.
@@ -156,7 +162,8 @@ pub(crate) fn layer(
         );
     }
     for message in group_left_over {
-        hub.sequencer.ask(message, hub.bot.clone(), hub.bot_timeout);
+        let (bot, metrics) = (hub.bot.clone(), hub.metrics.clone());
+        hub.sequencer.ask(message, bot, hub.bot_timeout, metrics);
     }
     io.ns("/", handlers::on_connect.with(identify::identify));
     tokio::spawn(forget_idle_clients(hub.limits.clone()));

@@ -51,6 +51,7 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
     socket.join([room(&user), sid.to_string()]);
     tokio::spawn(send_history(socket.clone(), hub.clone(), user.clone()));
     let (limits, dialects, speaker) = (hub.limits.clone(), hub.dialects.clone(), user.clone());
+    let metrics = hub.metrics.clone();
     // Two stages: what the user says is stored, acknowledged and echoed at
     // once, in order; the bot answers it after, one question at a time, so a
     // long answer never holds back the next acknowledgement.
@@ -90,7 +91,7 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
                     let _ = queue.send((said, ack));
                 }
                 // Botmaster's client asks for no ack; then only the event is sent.
-                Err(refusal) => refuse(&socket, &refusal, ack),
+                Err(refusal) => refuse(&socket, &refusal, ack, &metrics),
             }
             ready(())
         },
@@ -271,6 +272,7 @@ async fn record(
     let stored = match store_lines(&hub.store, user, line).await {
         Ok(stored) => stored,
         Err(error) => {
+            hub.metrics.refused(Refusal::Unavailable.reason());
             let _ = ack.send(&SendOutcome::Rejected(ChatError::from(
                 &Refusal::Unavailable,
             )));
@@ -285,6 +287,7 @@ async fn record(
         // Said before (a resend): already echoed and asked.
         return None;
     }
+    hub.metrics.accepted();
     let mut echo = json!({
         "sender": {"id": user.as_str()},
         "message": {"text": said.text.as_str()},
@@ -368,6 +371,7 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
     // The bot greets people by their display name, not their random id.
     let name = display_name(hub, user).await;
     let speaker = Speaker::new(&conversation, &name);
+    let asked = std::time::Instant::now();
     let replies = crate::bot::ask_streaming(
         hub.bot.as_ref(),
         hub.bot_timeout,
@@ -385,6 +389,8 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
         },
     )
     .await;
+    hub.metrics
+        .bot_answered(asked.elapsed(), crate::bot::failed(&replies));
     let messages: Vec<BotmasterMessage> = replies.iter().map(BotReply::to_botmaster).collect();
     let lines = messages.iter().map(|m| (true, m.clone(), None)).collect();
     let stored = store_lines(&hub.store, user, lines).await;

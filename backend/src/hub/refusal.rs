@@ -4,6 +4,7 @@ use socketioxide::extract::{AckSender, SocketRef};
 use thiserror::Error;
 
 use crate::limits::RetryAfter;
+use crate::metrics::Metrics;
 
 /// How soon a message sent while its socket is still arriving may be sent again.
 const ARRIVING_RETRY_MS: u64 = 100;
@@ -91,10 +92,33 @@ impl From<&Refusal> for ChatError {
     }
 }
 
+impl Refusal {
+    /// A short name of the reason, for the metrics.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed
+            | Self::MalformedOlder
+            | Self::MalformedBotmaster
+            | Self::MalformedRoom => "malformed",
+            Self::Invalid(_) | Self::BadRoom(_) => "invalid",
+            Self::NotInRoom(_) => "not_in_room",
+            Self::Arriving => "arriving",
+            Self::TooManyRooms | Self::InTooManyRooms(_) => "too_many_rooms",
+            Self::NeedsSession => "needs_session",
+            Self::RateLimited(_) => "rate_limited",
+            Self::StoreQuota(_) => "store_quota",
+            Self::Overloaded => "overloaded",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Tells the sender, and only the sender, why its message was refused: a
-/// `chaterror` event, and the ack when the client asked for one.
-pub(crate) fn refuse(socket: &SocketRef, refusal: &Refusal, ack: AckSender) {
+/// `chaterror` event, and the ack when the client asked for one. Counted
+/// in `metrics` by reason.
+pub(crate) fn refuse(socket: &SocketRef, refusal: &Refusal, ack: AckSender, metrics: &Metrics) {
     tracing::debug!(sid = %socket.id, %refusal, "message refused");
+    metrics.refused(refusal.reason());
     let error = ChatError::from(refusal);
     if let Err(error) = socket.emit(CHAT_ERROR, &error) {
         tracing::debug!(sid = %socket.id, %error, "cannot report a refusal");

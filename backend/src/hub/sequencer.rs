@@ -24,6 +24,7 @@ use super::reads::Reads;
 use super::refusal::{self, Refusal};
 use super::rooms::{self, GROUP};
 use crate::bot::{BotReply, ChatBot, Speaker};
+use crate::metrics::Metrics;
 use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
 
 /// Messages waiting for the sequencer. Beyond this the server is overloaded
@@ -115,6 +116,7 @@ pub(crate) struct Context {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) bot: Arc<dyn ChatBot>,
     pub(crate) bot_timeout: Duration,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Sequencer {
@@ -166,8 +168,15 @@ impl Sequencer {
 
     /// Asks the bot about a stored `message` (one a crash left unanswered),
     /// off the sequencer; its replies are published like any other.
-    pub(crate) fn ask(&self, message: ChatMessage, bot: Arc<dyn ChatBot>, timeout: Duration) {
-        tokio::spawn(ask_bot(bot, timeout, message, self.jobs.downgrade()));
+    pub(crate) fn ask(
+        &self,
+        message: ChatMessage,
+        bot: Arc<dyn ChatBot>,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) {
+        let ask = ask_bot(bot, timeout, message, self.jobs.downgrade(), metrics);
+        tokio::spawn(ask);
     }
 
     /// Sends `socket` what it missed of `room` after `last_id`, then lets it
@@ -210,6 +219,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
     let context = Arc::new(context);
     let (steps, mut stored) = mpsc::channel::<Step>(STAGE_DEPTH);
     let store = context.store.clone();
+    let metrics = context.metrics.clone();
     let (started, start_at) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         // Read before anything new is stored: everything up to here is published.
@@ -235,7 +245,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
                         last_id,
                     } => {
                         let earlier = std::mem::take(&mut writes);
-                        let sent = match save(&store, earlier).await {
+                        let sent = match save(&store, earlier, &metrics).await {
                             Some(step) => steps.send(step).await,
                             None => Ok(()),
                         };
@@ -251,7 +261,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
                     write => writes.push(write),
                 }
             }
-            if let Some(step) = save(&store, writes).await
+            if let Some(step) = save(&store, writes, &metrics).await
                 && steps.send(step).await.is_err()
             {
                 return;
@@ -314,13 +324,15 @@ where
 }
 
 /// Stores the drafts of `writes` in one step; `None` when there is nothing to store.
-async fn save(store: &Arc<dyn Store>, writes: Vec<Job>) -> Option<Step> {
+async fn save(store: &Arc<dyn Store>, writes: Vec<Job>, metrics: &Metrics) -> Option<Step> {
     if writes.is_empty() {
         return None;
     }
     let sent_at = now();
-    let drafts = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
+    let drafts: Vec<Draft> = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
+    let (count, started) = (drafts.len(), std::time::Instant::now());
     let result = append_blocking(store, drafts).await;
+    metrics.appended(count, started.elapsed());
     Some(Step::Stored { writes, result })
 }
 
@@ -340,7 +352,7 @@ async fn publish(
             for job in writes {
                 match job {
                     Job::User { socket, ack, .. } => {
-                        refusal::refuse(&socket, &Refusal::Unavailable, ack);
+                        refusal::refuse(&socket, &Refusal::Unavailable, ack, &context.metrics);
                     }
                     Job::Bot { replies, .. } => {
                         tracing::warn!(count = replies.len(), "bot replies not stored, not sent");
@@ -358,6 +370,7 @@ async fn publish(
                 let Some(appended) = stored.next() else { break };
                 let message = chat_message(appended.stored());
                 if let Appended::New(stored) = appended {
+                    context.metrics.accepted();
                     broadcast(&context.io, &stored.draft.room, NEW_MESSAGE, &message).await;
                     last.insert(stored.draft.room.clone(), message.id.0);
                     tokio::spawn(ask_bot(
@@ -365,6 +378,7 @@ async fn publish(
                         context.bot_timeout,
                         message.clone(),
                         sequencer.clone(),
+                        context.metrics.clone(),
                     ));
                 }
                 // A resend of a stored message is acknowledged again, not shown again.
@@ -438,7 +452,10 @@ async fn join(
         .run(move |store| missed(store, &room, last_id, published))
         .await;
     let sent = match history {
-        Ok(history) => socket.emit(HISTORY, &history).map_err(|e| e.to_string()),
+        Ok(history) => {
+            context.metrics.caught_up(history.messages.len());
+            socket.emit(HISTORY, &history).map_err(|e| e.to_string())
+        }
         Err(error) => Err(error.to_string()),
     };
     match sent {
@@ -586,12 +603,15 @@ async fn ask_bot(
     timeout: Duration,
     message: ChatMessage,
     sequencer: mpsc::WeakSender<Job>,
+    metrics: Arc<Metrics>,
 ) {
     let name = message.user.as_str();
     let room = message.room.clone();
     let conversation = format!("{}:{name}", rooms::key(&room));
     let speaker = Speaker::new(&conversation, name);
+    let asked = std::time::Instant::now();
     let replies = crate::bot::ask(bot.as_ref(), timeout, speaker, message.body.as_str()).await;
+    metrics.bot_answered(asked.elapsed(), crate::bot::failed(&replies));
     let replies: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
     if replies.is_empty() {
         return;
