@@ -22,8 +22,8 @@ pub use message::{
     NewMessage, OlderRequest, SendOutcome, Timestamp, UserName,
 };
 pub use rooms::{
-    GENERAL, JoinRequest, MAX_MEMBERS_LISTED, MAX_ROOM_CHARS, Member, NameOutcome, Presence,
-    ReadMark, Rename, RoomName, RoomNameError, RoomOutcome, RoomRef, RoomState, TYPING_EVERY_MS,
-    TYPING_SHOWN_MS, Typing, Welcome,
+    GENERAL, JoinRequest, MAX_MEMBERS_LISTED, MAX_ROOM_CHARS, MAX_ROOMS_PER_USER, Member,
+    NameOutcome, Presence, ReadMark, Rename, RoomName, RoomNameError, RoomOutcome, RoomRef,
+    RoomState, TYPING_EVERY_MS, TYPING_SHOWN_MS, Typing, Welcome,
 };
 pub use validation::{MAX_BODY_CHARS, MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, ValidationError};

@@ -9,6 +9,9 @@ use crate::message::{MessageId, UserName};
 /// The room everyone is in, and where the tutorial's messages without a room go.
 pub const GENERAL: &str = "general";
 
+/// Rooms one user may be in at once, `general` included.
+pub const MAX_ROOMS_PER_USER: usize = 50;
+
 /// Longest room name, in characters.
 pub const MAX_ROOM_CHARS: usize = 32;
 

@@ -9,7 +9,7 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use super::identify::Identity;
 use super::refusal::{Refusal, refuse, reject};
 use super::rooms::Access;
-use super::sequencer::{Overloaded, Said, recent};
+use super::sequencer::{Overloaded, Said};
 use super::{Hub, private, profile, rooms, typing};
 use crate::limits::{Action, Client};
 
@@ -73,11 +73,7 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
                 if let Err(retry) = hub.limits.check(Action::Older, &client) {
                     return reject(ack, ChatError::from(&Refusal::RateLimited(retry)));
                 }
-                match hub
-                    .reads
-                    .run(move |store| recent(store, &room, before.0))
-                    .await
-                {
+                match hub.history.before(room, before.0).await {
                     Ok(history) => {
                         if let Err(error) = ack.send(&history) {
                             tracing::debug!(sid = %socket.id, %error, "cannot send older messages");

@@ -14,9 +14,10 @@ use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
 use thiserror::Error;
 
-use super::{Hub, rooms};
+use super::Hub;
 use crate::identity::UserId;
 use crate::limits::{Client, ClientAddress, Slot};
+use shared::MAX_ROOMS_PER_USER;
 use shared::RoomName;
 
 /// Who a socket is, stored in its extensions by [`identify`].
@@ -70,7 +71,7 @@ pub(super) async fn identify(
         token(auth.as_ref())?,
         claimed_id(socket.req_parts().uri.query()),
     )?;
-    let mut last_ids = rooms::last_ids(auth.as_ref());
+    let mut last_ids = last_ids(auth.as_ref());
     match auth.as_ref().and_then(|auth| auth.get("lastId")) {
         None | Some(Value::Null) => {}
         Some(id) => {
@@ -140,4 +141,32 @@ fn decide(
         (None, None) => None,
     };
     Ok(user)
+}
+
+/// The last ids a page says it has, from `auth.rooms` (`{"dev": 12}`) and
+/// `auth.lastId` (for `general`); at most [`MAX_ROOMS_PER_USER`], the rest
+/// and anything unreadable ignored (those rooms start from their latest page).
+fn last_ids(auth: Option<&serde_json::Value>) -> HashMap<RoomName, u64> {
+    let rooms = auth
+        .and_then(|auth| auth.get("rooms"))
+        .and_then(serde_json::Value::as_object);
+    rooms
+        .into_iter()
+        .flatten()
+        .filter_map(|(room, id)| Some((RoomName::parse(room).ok()?, id.as_u64()?)))
+        .take(MAX_ROOMS_PER_USER)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_says_what_it_has_per_room() {
+        let auth = serde_json::json!({"rooms": {"dev": 3, "bad name": 4, "ops": "x"}});
+        let ids = last_ids(Some(&auth));
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[&RoomName::parse("dev").unwrap()], 3);
+    }
 }

@@ -1,8 +1,11 @@
 //! The chat hub of the tutorial: every accepted message goes to everyone,
 //! followed by the bot's replies.
 
+mod answers;
+mod conversation;
 mod dialect;
 mod handlers;
+mod history;
 mod identify;
 mod people;
 mod private;
@@ -31,6 +34,7 @@ use crate::store::Store;
 
 use dialect::Dialects;
 pub use dialect::ReplyShape;
+use history::History;
 use people::People;
 use reads::Reads;
 use sequencer::Sequencer;
@@ -68,8 +72,10 @@ struct Hub {
     limits: Arc<RateLimits>,
     /// Socket.IO sessions open per client address.
     sessions: Counter,
-    /// Reads of the history, on a bounded number of threads.
+    /// Reads of the store, on a bounded number of threads.
     reads: Reads,
+    /// Reads of the group rooms' history, through `reads`.
+    history: History,
     /// The shape (strings or objects) each Botmaster user speaks.
     dialects: Dialects,
     /// Where accepted messages go to be numbered and broadcast.
@@ -109,10 +115,18 @@ pub(crate) fn layer(
     metrics: Arc<Metrics>,
 ) -> (SocketIoLayer, SocketIo) {
     let (sequencer, queue) = Sequencer::new();
+    let reads = Reads::new(settings.store.clone());
+    let questions = answers::start(
+        &sequencer,
+        bot.clone(),
+        settings.bot_timeout,
+        metrics.clone(),
+    );
     let hub = Hub {
         limits,
         sessions: Counter::new(usize::MAX, settings.connections.max_per_address),
-        reads: Reads::new(settings.store.clone()),
+        reads: reads.clone(),
+        history: History::new(reads),
         dialects: Dialects::new(settings.botmaster_replies),
         sequencer,
         signer: settings.signer.clone(),
@@ -145,16 +159,15 @@ pub(crate) fn layer(
     let _ = hub.io.set(io.clone());
     let context = sequencer::Context {
         io: io.clone(),
-        reads: hub.reads.clone(),
+        history: hub.history.clone(),
         store: settings.store.clone(),
-        bot,
-        bot_timeout: settings.bot_timeout,
+        published: questions.sender(),
         metrics,
     };
     sequencer::start(queue, context);
     // Read now, before any socket can connect and ask something new.
     let left_over = private::left_unanswered(settings.store.as_ref());
-    let group_left_over = unanswered::group(settings.store.as_ref(), sequencer::now());
+    let group_left_over = unanswered::group(settings.store.as_ref(), history::now());
     if !group_left_over.is_empty() {
         tracing::info!(
             messages = group_left_over.len(),
@@ -162,8 +175,7 @@ pub(crate) fn layer(
         );
     }
     for message in group_left_over {
-        let (bot, metrics) = (hub.bot.clone(), hub.metrics.clone());
-        hub.sequencer.ask(message, bot, hub.bot_timeout, metrics);
+        questions.ask(message);
     }
     io.ns("/", handlers::on_connect.with(identify::identify));
     tokio::spawn(forget_idle_clients(hub.limits.clone()));

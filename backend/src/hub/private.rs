@@ -24,21 +24,14 @@ use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
 use super::Hub;
+use super::conversation::{PRIVATE, private_key};
 use super::dialect::encode;
+use super::history::{RECENT, keep_latest_page, now};
 use super::refusal::{Refusal, refuse};
-use super::sequencer::{RECENT, keep_latest_page, now};
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
 use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
-
-/// What every user's room is called before the user id.
-const ROOM_PREFIX: &str = "user:";
-
-/// The room of all of `user`'s sockets.
-pub(super) fn room(user: &UserId) -> String {
-    format!("{ROOM_PREFIX}{}", user.as_str())
-}
 
 /// Joins `socket` to its user's room and listens for Botmaster messages.
 /// They are answered one after another, in the order the socket sent them,
@@ -48,7 +41,7 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
     let sid = socket.id;
     // A room of its own lets the worker leave this socket out of the echo
     // without holding the socket (which would keep it alive forever).
-    socket.join([room(&user), sid.to_string()]);
+    socket.join([private_key(&user), sid.to_string()]);
     tokio::spawn(send_history(socket.clone(), hub.clone(), user.clone()));
     let (limits, dialects, speaker) = (hub.limits.clone(), hub.dialects.clone(), user.clone());
     let metrics = hub.metrics.clone();
@@ -182,7 +175,7 @@ fn text_of(data: Option<Value>) -> Result<Said, Refusal> {
 
 /// Sends a tab that connected the latest lines of the conversation.
 async fn send_history(socket: SocketRef, hub: Hub, user: UserId) {
-    let room = room(&user);
+    let room = private_key(&user);
     let lines = hub
         .reads
         .run(move |store| {
@@ -231,7 +224,7 @@ async fn store_lines(
     let drafts = lines
         .into_iter()
         .map(|(from_bot, message, client_id)| Draft {
-            room: room(user),
+            room: private_key(user),
             author: if from_bot {
                 shared::BOT_NAME.to_owned()
             } else {
@@ -299,7 +292,7 @@ async fn record(
     }
     // The user's other tabs show what was said; the sending tab already does.
     // Ours read `usermessage`; Botmaster's clients, `own message`.
-    let others = || io.to(room(user)).except(sender);
+    let others = || io.to(private_key(user)).except(sender);
     let shape = hub.dialects.of(user);
     if let Err(error) = others().emit(BOTMASTER_ECHO, &encode(&echo, shape)).await {
         tracing::debug!(%error, "Botmaster echo incomplete");
@@ -316,7 +309,7 @@ async fn record(
 /// Read before the server takes connections, so nothing asked from now on
 /// is among them.
 pub(super) fn left_unanswered(store: &dyn Store) -> Vec<(UserId, MessageBody)> {
-    let left = match store.unanswered(ROOM_PREFIX, shared::BOT_NAME) {
+    let left = match store.unanswered(PRIVATE, shared::BOT_NAME) {
         Ok(left) => left,
         Err(error) => {
             tracing::error!(%error, "cannot look for unanswered private messages");
@@ -325,7 +318,7 @@ pub(super) fn left_unanswered(store: &dyn Store) -> Vec<(UserId, MessageBody)> {
     };
     left.into_iter()
         .filter_map(|stored| {
-            let id = stored.draft.room.strip_prefix(ROOM_PREFIX)?;
+            let id = stored.draft.room.strip_prefix(PRIVATE)?;
             let user = UserId::parse(id).ok()?;
             Some((user, MessageBody::from_store(stored.draft.body)))
         })
@@ -367,7 +360,7 @@ async fn display_name(hub: &Hub, user: &UserId) -> String {
 async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody) {
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut streamed = false;
-    let conversation = room(user);
+    let conversation = private_key(user);
     // The bot greets people by their display name, not their random id.
     let name = display_name(hub, user).await;
     let speaker = Speaker::new(&conversation, &name);
@@ -379,7 +372,7 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
         question.as_str(),
         |delta| {
             streamed = true;
-            let (io, room, shape) = (io.clone(), room(user), hub.dialects.of(user));
+            let (io, room, shape) = (io.clone(), private_key(user), hub.dialects.of(user));
             async move {
                 let piece = encode(&BotStreamDelta { id: stream, delta }, shape);
                 if let Err(error) = io.to(room).emit(BOT_STREAM, &piece).await {
@@ -408,9 +401,12 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
                 timestamp: None,
             };
             let notice = encode(&notice, hub.dialects.of(user));
-            let _ = io.to(room(user)).emit(BOTMASTER_MESSAGE, &notice).await;
+            let _ = io
+                .to(private_key(user))
+                .emit(BOTMASTER_MESSAGE, &notice)
+                .await;
         }
-        return report_unsaved(io, room(user), &error).await;
+        return report_unsaved(io, private_key(user), &error).await;
     }
     let ids = stored.map(|s| {
         s.iter()
@@ -431,7 +427,11 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
             timestamp: ids.get(n).map(|&(_, at)| at),
         };
         let update = encode(&update, hub.dialects.of(user));
-        if let Err(error) = io.to(room(user)).emit(BOTMASTER_MESSAGE, &update).await {
+        if let Err(error) = io
+            .to(private_key(user))
+            .emit(BOTMASTER_MESSAGE, &update)
+            .await
+        {
             tracing::debug!(%error, "Botmaster reply incomplete");
         }
     }

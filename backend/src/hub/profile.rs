@@ -6,8 +6,9 @@ use shared::{NameOutcome, Rename, UserName, Welcome};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
+use super::conversation::{private_key, room_key};
 use super::refusal::{Refusal, reject};
-use super::{Hub, private, rooms};
+use super::{Hub, rooms};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
 
@@ -59,7 +60,7 @@ async fn rename(
         rooms: rooms::states(rooms),
     };
     renamed(io, hub, &user, name).await;
-    let _ = io.to(private::room(&user)).emit(ROOMS, &welcome).await;
+    let _ = io.to(private_key(&user)).emit(ROOMS, &welcome).await;
     Ok(welcome)
 }
 
@@ -86,7 +87,7 @@ pub(super) fn adopt(hub: &Hub, user: &UserId, name: UserName) {
                     name: Some(name),
                     rooms: rooms::states(rooms),
                 };
-                let _ = io.to(private::room(&user)).emit(ROOMS, &welcome).await;
+                let _ = io.to(private_key(&user)).emit(ROOMS, &welcome).await;
             }
             Err(error) => tracing::warn!(%error, "cannot keep a session's name"),
         }
@@ -97,6 +98,6 @@ pub(super) fn adopt(hub: &Hub, user: &UserId, name: UserName) {
 async fn renamed(io: &SocketIo, hub: &Hub, user: &UserId, name: UserName) {
     for room in hub.people.rename(user, name) {
         let presence = hub.people.presence(&room);
-        let _ = io.to(rooms::key(&room)).emit(PRESENCE, &presence).await;
+        let _ = io.to(room_key(&room)).emit(PRESENCE, &presence).await;
     }
 }

@@ -6,45 +6,27 @@
 //! anonymous socket (the tutorial's clients) is in `general` and in the
 //! rooms it joins while connected.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use shared::events::{JOIN, LEAVE, PRESENCE, READ, ROOMS};
-use shared::{GENERAL, JoinRequest, ReadMark, RoomName, RoomOutcome, RoomRef, RoomState, Welcome};
+use shared::{
+    GENERAL, JoinRequest, MAX_ROOMS_PER_USER, ReadMark, RoomName, RoomOutcome, RoomRef, RoomState,
+    Welcome,
+};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
+use super::conversation::{private_key, room_key};
 use super::identify::Identity;
 use super::refusal::{Refusal, reject};
-use super::{Hub, private, sequencer};
+use super::{Hub, history};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
 use crate::store::{Created, Membership, StoreError};
 
-/// The store's and Socket.IO's name of `general`; other rooms are `group:<name>`.
-pub(crate) const GROUP: &str = "group";
-
 /// Rooms the server holds besides `general`, at most.
 const MAX_ROOMS: usize = 10_000;
-
-/// Rooms one user may be in at once, `general` included.
-pub(crate) const MAX_ROOMS_PER_USER: usize = 50;
-
-/// Where `room` lives in the store and in Socket.IO.
-pub(crate) fn key(room: &RoomName) -> String {
-    if room.is_general() {
-        GROUP.to_owned()
-    } else {
-        format!("{GROUP}:{room}")
-    }
-}
-
-/// The room stored under `key`.
-pub(crate) fn name(key: &str) -> RoomName {
-    key.strip_prefix("group:")
-        .and_then(|name| RoomName::parse(name).ok())
-        .unwrap_or_default()
-}
 
 /// The rooms a socket is in (or is being brought into), in its extensions.
 #[derive(Debug, Clone, Default)]
@@ -213,7 +195,7 @@ async fn enter(
         // To the room and to the socket, which may not hear the room yet.
         let presence = hub.people.presence(&room);
         let _ = socket.emit(PRESENCE, &presence);
-        let _ = io.to(key(&room)).emit(PRESENCE, &presence).await;
+        let _ = io.to(room_key(&room)).emit(PRESENCE, &presence).await;
     }
 }
 
@@ -225,12 +207,12 @@ async fn exit(
     user: Option<&UserId>,
     room: &RoomName,
 ) {
-    socket.leave(key(room));
+    socket.leave(room_key(room));
     if let Some(user) = user
         && hub.people.exit(room, user)
     {
         let _ = io
-            .to(key(room))
+            .to(room_key(room))
             .emit(PRESENCE, &hub.people.presence(room))
             .await;
     }
@@ -342,7 +324,7 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
                 .await;
             match marked {
                 Ok(true) => {
-                    let others = io.to(private::room(&user)).except(socket.id.to_string());
+                    let others = io.to(private_key(&user)).except(socket.id.to_string());
                     let _ = others.emit(READ, &mark).await;
                 }
                 Ok(false) => {}
@@ -370,7 +352,7 @@ async fn admit(hub: &Hub, client: &Client, raw: &str) -> Result<(RoomName, u64),
         hub.limits
             .check(Action::NewRoom, client)
             .map_err(Refusal::RateLimited)?;
-        let (name, at) = (room.clone(), sequencer::now().0);
+        let (name, at) = (room.clone(), history::now().0);
         let created = hub
             .reads
             .run(move |store| store.create_room(name.as_str(), MAX_ROOMS, at))
@@ -395,33 +377,9 @@ async fn admit(hub: &Hub, client: &Client, raw: &str) -> Result<(RoomName, u64),
     }
 }
 
-/// The last ids a page says it has, from `auth.rooms` (`{"dev": 12}`) and
-/// `auth.lastId` (for `general`); at most [`MAX_ROOMS_PER_USER`], the rest
-/// and anything unreadable ignored (those rooms start from their latest page).
-pub(super) fn last_ids(auth: Option<&serde_json::Value>) -> HashMap<RoomName, u64> {
-    let rooms = auth
-        .and_then(|auth| auth.get("rooms"))
-        .and_then(serde_json::Value::as_object);
-    rooms
-        .into_iter()
-        .flatten()
-        .filter_map(|(room, id)| Some((RoomName::parse(room).ok()?, id.as_u64()?)))
-        .take(MAX_ROOMS_PER_USER)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn general_keeps_the_old_group_key_and_others_get_their_own() {
-        let dev = RoomName::parse("dev").unwrap();
-        assert_eq!(key(&RoomName::general()), "group");
-        assert_eq!(key(&dev), "group:dev");
-        assert_eq!(name("group"), RoomName::general());
-        assert_eq!(name("group:dev"), dev);
-    }
 
     #[test]
     fn general_comes_first_then_rooms_by_name() {
@@ -434,13 +392,5 @@ mod tests {
         let names: Vec<&str> = rooms.iter().map(|s| s.room.as_str()).collect();
         assert_eq!(names, ["general", "dev", "ops"]);
         assert_eq!(rooms[0].last_read, 4);
-    }
-
-    #[test]
-    fn a_page_says_what_it_has_per_room() {
-        let auth = serde_json::json!({"rooms": {"dev": 3, "bad name": 4, "ops": "x"}});
-        let ids = last_ids(Some(&auth));
-        assert_eq!(ids.len(), 1);
-        assert_eq!(ids[&RoomName::parse("dev").unwrap()], 3);
     }
 }

@@ -6,26 +6,28 @@
 //! Joining goes through the same task: a socket gets what it missed and
 //! only then joins the broadcast room, so it never sees a gap, a duplicate,
 //! or a live message before older ones.
+//!
+//! The sequencer only orders, stores and publishes: history is read through
+//! [`History`], and each published message goes out to be answered
+//! ([`answers`](super::answers)); the bot's replies come back here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
 use shared::{
-    ChatMessage, ClientMessageId, History, MessageBody, MessageId, RoomName, SendOutcome,
-    Timestamp, UserName,
+    ChatMessage, ClientMessageId, MessageBody, RoomName, SendOutcome, Timestamp, UserName,
 };
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
-use super::reads::Reads;
+use super::conversation::{GROUP, room_key};
+use super::history::{Extra, History, chat_message, now};
 use super::refusal::{self, Refusal};
-use super::rooms::{self, GROUP};
-use crate::bot::{BotReply, ChatBot, Speaker};
 use crate::metrics::Metrics;
-use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
+use crate::store::{Appended, Draft, Store, StoreError, append_blocking};
 
 /// Messages waiting for the sequencer. Beyond this the server is overloaded
 /// and refuses new messages rather than queueing without bound.
@@ -33,23 +35,6 @@ const QUEUE_CAPACITY: usize = 4096;
 
 /// Most jobs taken in one batch (one transaction, one sync).
 const MAX_BATCH: usize = 256;
-
-/// How many recent messages a fresh client gets.
-pub(crate) const RECENT: usize = 100;
-
-/// A client further behind than this gets the recent messages instead of
-/// everything it missed.
-const MAX_CATCH_UP: usize = 1000;
-
-/// Most bytes of message text (names and bodies) in one page of history,
-/// so a page is one bounded packet whatever the messages are: a client
-/// further behind than this gets the latest page and pages back with
-/// `older`.
-pub(crate) const PAGE_BYTES: usize = 128 * 1024;
-
-/// What a message adds to a page besides its name and body: the JSON keys,
-/// id, time and client id.
-const MESSAGE_OVERHEAD_BYTES: usize = 128;
 
 /// Something for the sequencer to do.
 enum Job {
@@ -106,31 +91,52 @@ pub(crate) struct Overloaded(pub(crate) AckSender);
 /// The receiving end, until [`start`] gets the Socket.IO handle.
 pub(crate) struct Pending {
     jobs: mpsc::Receiver<Job>,
-    weak: mpsc::WeakSender<Job>,
 }
 
 /// What the sequencer works with.
 pub(crate) struct Context {
     pub(crate) io: SocketIo,
-    pub(crate) reads: Reads,
+    pub(crate) history: History,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) bot: Arc<dyn ChatBot>,
-    pub(crate) bot_timeout: Duration,
+    /// Where each new message goes, for the bot to answer
+    /// ([`answers`](super::answers)).
+    pub(crate) published: mpsc::UnboundedSender<ChatMessage>,
     pub(crate) metrics: Arc<Metrics>,
+}
+
+/// A handle that does not keep the sequencer alive, for the bot's answers.
+#[derive(Debug, Clone)]
+pub(crate) struct WeakSequencer(mpsc::WeakSender<Job>);
+
+impl WeakSequencer {
+    /// Queues the bot's `replies` to message `answers` of `room`, to be
+    /// stored and published together; dropped when the server is stopping.
+    pub(crate) async fn publish_answer(&self, room: RoomName, answers: u64, replies: Vec<String>) {
+        let job = Job::Bot {
+            room,
+            answers,
+            replies,
+        };
+        let sent = match self.0.upgrade() {
+            Some(jobs) => jobs.send(job).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            tracing::debug!("sequencer gone; bot replies dropped");
+        }
+    }
 }
 
 impl Sequencer {
     /// A handle and the queue it feeds; [`start`] the queue once the server exists.
     pub(crate) fn new() -> (Self, Pending) {
         let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let weak = jobs.downgrade();
-        (
-            Self { jobs },
-            Pending {
-                jobs: receiver,
-                weak,
-            },
-        )
+        (Self { jobs }, Pending { jobs: receiver })
+    }
+
+    /// A handle that does not keep the sequencer alive.
+    pub(crate) fn downgrade(&self) -> WeakSequencer {
+        WeakSequencer(self.jobs.downgrade())
     }
 
     /// Queues a validated message; its ack is sent once it is stored and
@@ -164,19 +170,6 @@ impl Sequencer {
                 Job::User { ack, .. } => Overloaded(ack),
                 Job::Bot { .. } | Job::Join { .. } => unreachable!("only user jobs are sent here"),
             })
-    }
-
-    /// Asks the bot about a stored `message` (one a crash left unanswered),
-    /// off the sequencer; its replies are published like any other.
-    pub(crate) fn ask(
-        &self,
-        message: ChatMessage,
-        bot: Arc<dyn ChatBot>,
-        timeout: Duration,
-        metrics: Arc<Metrics>,
-    ) {
-        let ask = ask_bot(bot, timeout, message, self.jobs.downgrade(), metrics);
-        tokio::spawn(ask);
     }
 
     /// Sends `socket` what it missed of `room` after `last_id`, then lets it
@@ -215,7 +208,7 @@ const STAGE_DEPTH: usize = 4;
 /// stores batches, another publishes them in the same order, so the disk
 /// sync of one batch overlaps the broadcasts of the one before.
 pub(crate) fn start(pending: Pending, context: Context) {
-    let Pending { mut jobs, weak } = pending;
+    let Pending { mut jobs } = pending;
     let context = Arc::new(context);
     let (steps, mut stored) = mpsc::channel::<Step>(STAGE_DEPTH);
     let store = context.store.clone();
@@ -277,7 +270,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
         while let Some(step) = stored.recv().await {
             match step {
                 Step::Stored { writes, result } => {
-                    for (room, last) in publish(&context, writes, result, &weak).await {
+                    for (room, last) in publish(&context, writes, result).await {
                         let latest = published.entry(room).or_default();
                         *latest = (*latest).max(last);
                     }
@@ -287,7 +280,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
                     room,
                     last_id,
                 } => {
-                    let latest = published.get(&rooms::key(&room)).copied().unwrap_or(0);
+                    let latest = published.get(&room_key(&room)).copied().unwrap_or(0);
                     join(&context, &socket, room, last_id, latest).await;
                 }
             }
@@ -343,7 +336,6 @@ async fn publish(
     context: &Context,
     writes: Vec<Job>,
     result: Result<Vec<Appended>, StoreError>,
-    sequencer: &mpsc::WeakSender<Job>,
 ) -> HashMap<String, u64> {
     let mut stored = match result {
         Ok(stored) => stored.into_iter(),
@@ -373,13 +365,8 @@ async fn publish(
                     context.metrics.accepted();
                     broadcast(&context.io, &stored.draft.room, NEW_MESSAGE, &message).await;
                     last.insert(stored.draft.room.clone(), message.id.0);
-                    tokio::spawn(ask_bot(
-                        context.bot.clone(),
-                        context.bot_timeout,
-                        message.clone(),
-                        sequencer.clone(),
-                        context.metrics.clone(),
-                    ));
+                    // Only fails when nobody answers any more: the server is stopping.
+                    let _ = context.published.send(message.clone());
                 }
                 // A resend of a stored message is acknowledged again, not shown again.
                 if let Err(error) = ack.send(&SendOutcome::Accepted { id: message.id }) {
@@ -403,7 +390,7 @@ async fn publish(
 /// The drafts a write job stores: one per message.
 fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
     let draft = |room: &RoomName, author: &str, body: &str| Draft {
-        room: rooms::key(room),
+        room: room_key(room),
         author: author.to_owned(),
         body: body.to_owned(),
         extra: None,
@@ -446,11 +433,8 @@ async fn join(
     last_id: Option<u64>,
     published: u64,
 ) {
-    let key = rooms::key(&room);
-    let history = context
-        .reads
-        .run(move |store| missed(store, &room, last_id, published))
-        .await;
+    let key = room_key(&room);
+    let history = context.history.missed(room, last_id, published).await;
     let sent = match history {
         Ok(history) => {
             context.metrics.caught_up(history.messages.len());
@@ -469,182 +453,11 @@ async fn join(
     }
 }
 
-/// What a client with messages up to `last_id` should get, of the messages
-/// published so far (up to id `published`; later ones it gets live).
-fn missed(
-    store: &dyn Store,
-    room: &RoomName,
-    last_id: Option<u64>,
-    published: u64,
-) -> Result<History, StoreError> {
-    if let Some(last_id) = last_id.filter(|&id| id <= published)
-        && published - last_id <= MAX_CATCH_UP as u64
-    {
-        let limit = usize::try_from(published - last_id).unwrap_or(MAX_CATCH_UP);
-        let messages = store.after(&rooms::key(room), last_id, limit)?;
-        if page_bytes(&messages) <= PAGE_BYTES {
-            return Ok(History {
-                room: room.clone(),
-                messages: messages.iter().map(chat_message).collect(),
-                reset: false,
-                more: false,
-            });
-        }
-    }
-    // Fresh, too far behind (in messages or in bytes), or from before the
-    // history was wiped: the latest published, replacing whatever the
-    // client had; it pages back with `older`.
-    let mut history = recent(store, room, published + 1)?;
-    history.reset = true;
-    Ok(history)
-}
-
-/// Up to [`RECENT`] messages of `room` before id `before`, oldest first, the
-/// oldest left out where they would make the page bigger than [`PAGE_BYTES`].
-pub(crate) fn recent(
-    store: &dyn Store,
-    room: &RoomName,
-    before: u64,
-) -> Result<History, StoreError> {
-    let mut messages = store.before(&rooms::key(room), Some(before), RECENT)?;
-    keep_latest_page(&mut messages);
-    let more = messages.first().is_some_and(|first| first.id > 1);
-    Ok(History {
-        room: room.clone(),
-        messages: messages.iter().map(chat_message).collect(),
-        reset: false,
-        more,
-    })
-}
-
-/// The bytes `messages` add to a page of history, roughly.
-fn page_bytes(messages: &[Stored]) -> usize {
-    messages.iter().map(message_bytes).sum()
-}
-
-fn message_bytes(stored: &Stored) -> usize {
-    stored.draft.author.len()
-        + stored.draft.body.len()
-        + stored.draft.extra.as_ref().map_or(0, String::len)
-        + MESSAGE_OVERHEAD_BYTES
-}
-
-/// Drops the oldest of `messages` (oldest first) until they fit in a page;
-/// the latest one is always kept.
-pub(crate) fn keep_latest_page(messages: &mut Vec<Stored>) {
-    let mut bytes = 0;
-    let fitting = messages
-        .iter()
-        .rev()
-        .take_while(|stored| {
-            bytes += message_bytes(stored);
-            bytes <= PAGE_BYTES
-        })
-        .count()
-        .max(1);
-    let drop = messages.len().saturating_sub(fitting);
-    messages.drain(..drop);
-}
-
-/// A stored group message as clients see it.
-pub(crate) fn chat_message(stored: &Stored) -> ChatMessage {
-    let draft = &stored.draft;
-    let extra = Extra::of(stored);
-    ChatMessage {
-        id: MessageId(stored.id),
-        // Stored names passed validation (or are the bot's) when they were accepted.
-        user: UserName::from_store(draft.author.clone()),
-        body: MessageBody::from_store(draft.body.clone()),
-        sent_at: Timestamp(draft.sent_at),
-        client_id: draft
-            .client_id
-            .as_deref()
-            .and_then(|id| ClientMessageId::parse(id).ok()),
-        room: rooms::name(&draft.room),
-        user_id: extra.user_id,
-        answers: extra.answers.map(MessageId),
-    }
-}
-
-/// What a group message keeps beside its name and body, as JSON in the
-/// draft's `extra`: a person's session user, or the message a bot reply
-/// answers.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Extra {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) user_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) answers: Option<u64>,
-}
-
-impl Extra {
-    fn author(user_id: &str) -> String {
-        serde_json::json!({"user_id": user_id}).to_string()
-    }
-
-    fn answer(id: u64) -> String {
-        serde_json::json!({"answers": id}).to_string()
-    }
-
-    /// What `stored` keeps, if anything.
-    pub(crate) fn of(stored: &Stored) -> Self {
-        stored
-            .draft
-            .extra
-            .as_deref()
-            .and_then(|extra| serde_json::from_str(extra).ok())
-            .unwrap_or_default()
-    }
-}
-
-/// Asks the bot about `message`, off the sequencer, and queues its replies.
-async fn ask_bot(
-    bot: Arc<dyn ChatBot>,
-    timeout: Duration,
-    message: ChatMessage,
-    sequencer: mpsc::WeakSender<Job>,
-    metrics: Arc<Metrics>,
-) {
-    let name = message.user.as_str();
-    let room = message.room.clone();
-    let conversation = format!("{}:{name}", rooms::key(&room));
-    let speaker = Speaker::new(&conversation, name);
-    let asked = std::time::Instant::now();
-    let replies = crate::bot::ask(bot.as_ref(), timeout, speaker, message.body.as_str()).await;
-    metrics.bot_answered(asked.elapsed(), crate::bot::failed(&replies));
-    let replies: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
-    if replies.is_empty() {
-        return;
-    }
-    let answers = message.id.0;
-    // The server may be shutting down; then there is nobody to tell.
-    if let Some(sequencer) = sequencer.upgrade()
-        && sequencer
-            .send(Job::Bot {
-                room,
-                answers,
-                replies,
-            })
-            .await
-            .is_err()
-    {
-        tracing::debug!("sequencer gone; bot replies dropped");
-    }
-}
-
 async fn broadcast(io: &SocketIo, key: &str, event: &'static str, message: &ChatMessage) {
     if let Err(error) = io.to(key.to_owned()).emit(event, message).await {
         // Some sockets could not take it (closed, or too far behind); the rest did.
         tracing::warn!(%error, event, id = message.id.0, "broadcast incomplete");
     }
-}
-
-/// The time to stamp on a message.
-pub(crate) fn now() -> Timestamp {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

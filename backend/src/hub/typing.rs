@@ -6,6 +6,7 @@ use shared::events::TYPING;
 use shared::{RoomName, RoomRef, Typing};
 use socketioxide::extract::{SocketRef, State, TryData};
 
+use super::conversation::room_key;
 use super::{Hub, rooms};
 use crate::limits::{Action, Client};
 
@@ -36,7 +37,7 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
                     user_id: user.as_str().to_owned(),
                     name,
                 };
-                let _ = socket.to(rooms::key(&room)).emit(TYPING, &typing).await;
+                let _ = socket.to(room_key(&room)).emit(TYPING, &typing).await;
             }
         },
     );

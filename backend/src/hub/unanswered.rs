@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use shared::{BOT_NAME, ChatMessage, Timestamp};
 
-use super::rooms::GROUP;
-use super::sequencer::{Extra, chat_message};
+use super::conversation::GROUP;
+use super::history::{Extra, chat_message};
 use crate::store::{Store, StoreError};
 
 /// How many of a room's latest messages are looked at.

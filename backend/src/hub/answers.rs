@@ -1,0 +1,82 @@
+//! The bot's answers in the group rooms, outside the sequencer: every
+//! message the sequencer publishes (and, at start, every one a crash left
+//! unanswered) comes here; the bot is asked off the sequencer, under its
+//! timeout, and its replies go back to the sequencer to be stored and
+//! published after the message they answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::ChatMessage;
+use tokio::sync::mpsc;
+
+use super::conversation::room_key;
+use super::sequencer::{Sequencer, WeakSequencer};
+use crate::bot::{BotReply, ChatBot, Speaker};
+use crate::metrics::Metrics;
+
+/// Where questions for the bot are sent. A cheap `Clone` handle; the bot
+/// stops being asked when every handle is gone.
+#[derive(Debug, Clone)]
+pub(crate) struct Questions(mpsc::UnboundedSender<ChatMessage>);
+
+impl Questions {
+    /// Asks the bot about `message`.
+    pub(crate) fn ask(&self, message: ChatMessage) {
+        // Only fails when the answering task is gone: the server is stopping.
+        let _ = self.0.send(message);
+    }
+
+    /// The channel end the sequencer sends every new message to.
+    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<ChatMessage> {
+        self.0.clone()
+    }
+}
+
+/// Starts answering the questions sent to the returned handle, with `bot`,
+/// each within `timeout`; the replies go to `sequencer`.
+pub(crate) fn start(
+    sequencer: &Sequencer,
+    bot: Arc<dyn ChatBot>,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+) -> Questions {
+    let (questions, mut asked) = mpsc::unbounded_channel();
+    // A weak handle: answering keeps nobody's sequencer alive.
+    let sequencer = sequencer.downgrade();
+    tokio::spawn(async move {
+        while let Some(message) = asked.recv().await {
+            let answer = answer(
+                bot.clone(),
+                timeout,
+                message,
+                sequencer.clone(),
+                metrics.clone(),
+            );
+            tokio::spawn(answer);
+        }
+    });
+    Questions(questions)
+}
+
+/// Asks the bot about `message` and queues its replies.
+async fn answer(
+    bot: Arc<dyn ChatBot>,
+    timeout: Duration,
+    message: ChatMessage,
+    sequencer: WeakSequencer,
+    metrics: Arc<Metrics>,
+) {
+    let name = message.user.as_str();
+    let conversation = format!("{}:{name}", room_key(&message.room));
+    let speaker = Speaker::new(&conversation, name);
+    let asked = Instant::now();
+    let replies = crate::bot::ask(bot.as_ref(), timeout, speaker, message.body.as_str()).await;
+    metrics.bot_answered(asked.elapsed(), crate::bot::failed(&replies));
+    let replies: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
+    if !replies.is_empty() {
+        sequencer
+            .publish_answer(message.room.clone(), message.id.0, replies)
+            .await;
+    }
+}

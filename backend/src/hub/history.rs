@@ -1,0 +1,201 @@
+//! The group rooms' history as clients get it: what a socket entering a
+//! room missed (or the latest page), older pages, and how a stored message
+//! becomes the [`ChatMessage`] clients see. Reads run on the bounded
+//! [`Reads`] pool behind one async facade, [`History`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shared::{ChatMessage, ClientMessageId, MessageBody, MessageId, RoomName, Timestamp, UserName};
+
+use super::conversation::{Conversation, room_key};
+use super::reads::Reads;
+use crate::store::{Store, StoreError, Stored};
+
+/// Reads of the group rooms' history, off the runtime. A cheap `Clone` handle.
+#[derive(Debug, Clone)]
+pub(crate) struct History {
+    reads: Reads,
+}
+
+impl History {
+    /// History read through `reads`.
+    pub(crate) fn new(reads: Reads) -> Self {
+        Self { reads }
+    }
+
+    /// What a socket with `room`'s messages up to `last_id` should get, of
+    /// the messages published so far (up to id `published`).
+    pub(crate) async fn missed(
+        &self,
+        room: RoomName,
+        last_id: Option<u64>,
+        published: u64,
+    ) -> Result<shared::History, StoreError> {
+        self.reads
+            .run(move |store| missed(store, &room, last_id, published))
+            .await
+    }
+
+    /// The page of `room` before message `before` (see [`recent`]).
+    pub(crate) async fn before(
+        &self,
+        room: RoomName,
+        before: u64,
+    ) -> Result<shared::History, StoreError> {
+        self.reads
+            .run(move |store| recent(store, &room, before))
+            .await
+    }
+}
+
+/// How many recent messages a fresh client gets.
+pub(crate) const RECENT: usize = 100;
+
+/// A client further behind than this gets the recent messages instead of
+/// everything it missed.
+const MAX_CATCH_UP: usize = 1000;
+
+/// Most bytes of message text (names and bodies) in one page of history,
+/// so a page is one bounded packet whatever the messages are: a client
+/// further behind than this gets the latest page and pages back with
+/// `older`.
+pub(crate) const PAGE_BYTES: usize = 128 * 1024;
+
+/// What a message adds to a page besides its name and body: the JSON keys,
+/// id, time and client id.
+const MESSAGE_OVERHEAD_BYTES: usize = 128;
+
+/// What a client with messages up to `last_id` should get, of the messages
+/// published so far (up to id `published`; later ones it gets live).
+fn missed(
+    store: &dyn Store,
+    room: &RoomName,
+    last_id: Option<u64>,
+    published: u64,
+) -> Result<shared::History, StoreError> {
+    if let Some(last_id) = last_id.filter(|&id| id <= published)
+        && published - last_id <= MAX_CATCH_UP as u64
+    {
+        let limit = usize::try_from(published - last_id).unwrap_or(MAX_CATCH_UP);
+        let messages = store.after(&room_key(room), last_id, limit)?;
+        if page_bytes(&messages) <= PAGE_BYTES {
+            return Ok(shared::History {
+                room: room.clone(),
+                messages: messages.iter().map(chat_message).collect(),
+                reset: false,
+                more: false,
+            });
+        }
+    }
+    // Fresh, too far behind (in messages or in bytes), or from before the
+    // history was wiped: the latest published, replacing whatever the
+    // client had; it pages back with `older`.
+    let mut history = recent(store, room, published + 1)?;
+    history.reset = true;
+    Ok(history)
+}
+
+/// Up to [`RECENT`] messages of `room` before id `before`, oldest first, the
+/// oldest left out where they would make the page bigger than [`PAGE_BYTES`].
+fn recent(store: &dyn Store, room: &RoomName, before: u64) -> Result<shared::History, StoreError> {
+    let mut messages = store.before(&room_key(room), Some(before), RECENT)?;
+    keep_latest_page(&mut messages);
+    let more = messages.first().is_some_and(|first| first.id > 1);
+    Ok(shared::History {
+        room: room.clone(),
+        messages: messages.iter().map(chat_message).collect(),
+        reset: false,
+        more,
+    })
+}
+
+/// The bytes `messages` add to a page of history, roughly.
+fn page_bytes(messages: &[Stored]) -> usize {
+    messages.iter().map(message_bytes).sum()
+}
+
+fn message_bytes(stored: &Stored) -> usize {
+    stored.draft.author.len()
+        + stored.draft.body.len()
+        + stored.draft.extra.as_ref().map_or(0, String::len)
+        + MESSAGE_OVERHEAD_BYTES
+}
+
+/// Drops the oldest of `messages` (oldest first) until they fit in a page;
+/// the latest one is always kept.
+pub(crate) fn keep_latest_page(messages: &mut Vec<Stored>) {
+    let mut bytes = 0;
+    let fitting = messages
+        .iter()
+        .rev()
+        .take_while(|stored| {
+            bytes += message_bytes(stored);
+            bytes <= PAGE_BYTES
+        })
+        .count()
+        .max(1);
+    let drop = messages.len().saturating_sub(fitting);
+    messages.drain(..drop);
+}
+
+/// A stored group message as clients see it.
+pub(crate) fn chat_message(stored: &Stored) -> ChatMessage {
+    let draft = &stored.draft;
+    let extra = Extra::of(stored);
+    ChatMessage {
+        id: MessageId(stored.id),
+        // Stored names passed validation (or are the bot's) when they were accepted.
+        user: UserName::from_store(draft.author.clone()),
+        body: MessageBody::from_store(draft.body.clone()),
+        sent_at: Timestamp(draft.sent_at),
+        client_id: draft
+            .client_id
+            .as_deref()
+            .and_then(|id| ClientMessageId::parse(id).ok()),
+        room: match Conversation::from_key(&draft.room) {
+            Some(Conversation::Room(room)) => room,
+            _ => shared::RoomName::general(),
+        },
+        user_id: extra.user_id,
+        answers: extra.answers.map(MessageId),
+    }
+}
+
+/// What a group message keeps beside its name and body, as JSON in the
+/// draft's `extra`: a person's session user, or the message a bot reply
+/// answers.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Extra {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) answers: Option<u64>,
+}
+
+impl Extra {
+    pub(crate) fn author(user_id: &str) -> String {
+        serde_json::json!({"user_id": user_id}).to_string()
+    }
+
+    pub(crate) fn answer(id: u64) -> String {
+        serde_json::json!({"answers": id}).to_string()
+    }
+
+    /// What `stored` keeps, if anything.
+    pub(crate) fn of(stored: &Stored) -> Self {
+        stored
+            .draft
+            .extra
+            .as_deref()
+            .and_then(|extra| serde_json::from_str(extra).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The time to stamp on a message.
+pub(crate) fn now() -> Timestamp {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+}
