@@ -40,13 +40,13 @@ impl Reads {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|closed| StoreError::Failed(closed.to_string()))?;
+            .map_err(|closed| StoreError::Failed(closed.into()))?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             read(store.as_ref())
         })
         .await
-        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
+        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
     }
 }

@@ -222,7 +222,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
             async move {
                 tokio::task::spawn_blocking(move || store.latest_ids(GROUP))
                     .await
-                    .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
+                    .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
             }
         })
         .await;
@@ -474,7 +474,7 @@ mod tests {
             let attempt = attempts.fetch_add(1, Ordering::SeqCst);
             async move {
                 if attempt < 3 {
-                    Err(StoreError::Failed("the disk is busy".to_owned()))
+                    Err(StoreError::Failed("the disk is busy".into()))
                 } else {
                     Ok(vec![("group".to_owned(), 42)])
                 }

@@ -61,19 +61,24 @@ impl Appended {
     }
 }
 
+/// What a store failed with underneath: the database's own error, a
+/// panic, or a closed pool.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why the store failed. Senders are told that their message could not be
-/// saved; the details go to the log.
+/// saved; the details go to the log, and the cause stays reachable as the
+/// error's `source()`.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The disk (or the configured size limit) is full.
     #[error("storage full: {0}")]
-    Full(String),
+    Full(#[source] Cause),
     /// The database cannot be written (a read-only file or folder).
     #[error("storage is read-only: {0}")]
-    ReadOnly(String),
+    ReadOnly(#[source] Cause),
     /// Anything else the database reported.
     #[error("storage failed: {0}")]
-    Failed(String),
+    Failed(#[source] Cause),
 }
 
 /// Durable message history, per room, and the [`Directory`] of rooms and people.
@@ -116,7 +121,7 @@ pub(crate) async fn append_blocking(
     let store = store.clone();
     tokio::task::spawn_blocking(move || store.append(drafts))
         .await
-        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.to_string())))
+        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
 }
 
 /// What every [`Store`] must do about [`Store::unanswered`], checked on each.

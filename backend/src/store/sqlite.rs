@@ -361,11 +361,11 @@ fn read(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 /// Sorts SQLite's errors into what an operator can act on.
 fn classify(error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
-        Some(ErrorCode::DiskFull) => StoreError::Full(error.to_string()),
+        Some(ErrorCode::DiskFull) => StoreError::Full(error.into()),
         Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
-            StoreError::ReadOnly(error.to_string())
+            StoreError::ReadOnly(error.into())
         }
-        _ => StoreError::Failed(error.to_string()),
+        _ => StoreError::Failed(error.into()),
     }
 }
 
@@ -512,6 +512,9 @@ mod tests {
             assert!(stored < 1000, "the limit never bit");
         };
         assert!(matches!(error, StoreError::Full(_)), "{error}");
+        // The database's own error stays reachable, for logs that walk the chain.
+        let cause = std::error::Error::source(&error).expect("a source");
+        assert!(cause.downcast_ref::<rusqlite::Error>().is_some(), "{cause}");
         assert!(stored > 0);
         assert_eq!(store.latest_id("group").unwrap(), stored);
         // Still readable, and still full.
