@@ -234,3 +234,130 @@ pub fn botmaster_update(arg: &Value) -> Option<BotmasterUpdate> {
     }
     serde_json::from_value(parsed).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::{BotmasterInput, Recipient};
+
+    fn stored(id: u64, from_bot: bool, text: &str, client_id: Option<&str>) -> BotHistoryEntry {
+        BotHistoryEntry {
+            id,
+            from_bot,
+            message: BotmasterMessage {
+                text: text.to_owned(),
+                ..BotmasterMessage::default()
+            },
+            client_id: client_id.map(str::to_owned),
+            timestamp: Some(1_000 + id),
+        }
+    }
+
+    fn update(id: Option<u64>, text: &str, stream_id: Option<u64>) -> BotmasterUpdate {
+        BotmasterUpdate {
+            recipient: Recipient { id: "me".into() },
+            message: BotmasterMessage {
+                text: text.to_owned(),
+                ..BotmasterMessage::default()
+            },
+            stream_id,
+            id,
+            client_id: None,
+            timestamp: Some(5_000),
+        }
+    }
+
+    fn waiting(text: &str, client_id: &str) -> PendingPrivate {
+        PendingPrivate(BotmasterInput {
+            text: text.to_owned(),
+            quick_reply: None,
+            client_id: Some(client_id.to_owned()),
+        })
+    }
+
+    fn texts(lines: &[PrivateLine]) -> Vec<(&str, bool, bool)> {
+        lines
+            .iter()
+            .map(|l| (l.text.as_str(), l.from_bot, l.sending.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn history_replaces_the_lines_keeps_newer_live_ones_and_the_outbox_follows() {
+        let mut lines = Vec::new();
+        // Live before the history arrived: a bot line newer than the history, and an old one.
+        complete_bot_line(&mut lines, update(Some(9), "newer", None));
+        complete_bot_line(&mut lines, update(Some(2), "old", None));
+        let history = vec![
+            stored(1, false, "hi", Some("c1")),
+            stored(2, true, "hello", None),
+        ];
+        // c1 is stored already (its ack was lost); c2 still waits.
+        let done = replace_with_history(
+            &mut lines,
+            history,
+            vec![waiting("hi", "c1"), waiting("still waiting", "c2")],
+        );
+        assert_eq!(done, ["c1"]);
+        assert_eq!(
+            texts(&lines),
+            [
+                ("hi", false, false),
+                ("hello", true, false),
+                ("newer", true, false),
+                ("still waiting", false, true),
+            ]
+        );
+        assert_eq!(
+            lines[0].sent_at,
+            Some(1_001),
+            "stored lines keep their time"
+        );
+    }
+
+    #[test]
+    fn a_streamed_answer_grows_in_place_and_its_message_completes_it() {
+        let mut lines = Vec::new();
+        grow_bot_line(
+            &mut lines,
+            BotStreamDelta {
+                id: 7,
+                delta: "Hel".into(),
+            },
+        );
+        grow_bot_line(
+            &mut lines,
+            BotStreamDelta {
+                id: 7,
+                delta: "lo".into(),
+            },
+        );
+        let key = lines[0].key;
+        assert_eq!(texts(&lines), [("Hello", true, false)]);
+        assert_eq!(lines[0].revision, 1);
+        complete_bot_line(&mut lines, update(Some(3), "Hello!", Some(7)));
+        assert_eq!(texts(&lines), [("Hello!", true, false)]);
+        assert_eq!(lines[0].key, key, "the same line, redrawn");
+        assert_eq!((lines[0].streaming, lines[0].id), (None, Some(3)));
+        complete_bot_line(&mut lines, update(Some(3), "Hello!", None));
+        assert_eq!(lines.len(), 1, "a line already held is not added again");
+    }
+
+    #[test]
+    fn my_line_is_sending_until_acknowledged_and_an_echo_does_not_double_it() {
+        let mut lines = Vec::new();
+        push_sending_line(&mut lines, "question".into(), "c9".into());
+        let echo = BotmasterUpdate {
+            client_id: Some("c9".into()),
+            ..update(Some(4), "question", None)
+        };
+        push_echo(&mut lines, echo.clone());
+        assert_eq!(texts(&lines), [("question", false, false)]);
+        assert_eq!((lines[0].id, lines[0].sent_at), (Some(4), Some(5_000)));
+        push_echo(&mut lines, echo);
+        assert_eq!(lines.len(), 1);
+        push_sending_line(&mut lines, "refused".into(), "c10".into());
+        remove_sending(&mut lines, "c10");
+        assert_eq!(lines.len(), 1);
+    }
+}
