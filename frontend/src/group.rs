@@ -314,28 +314,35 @@ impl Chat {
             return;
         }
         self.loading_older.set(true);
-        let chat = self.clone();
-        let request = OlderRequest {
-            before,
-            room: room.clone(),
-        };
-        let request = serde_json::to_value(request).unwrap_or(Value::Null);
-        self.socket
-            .emit_with_ack(OLDER, request, ACK_TIMEOUT, move |answer| {
-                chat.loading_older.set(false);
-                let Some(older) = answer.as_deref().and_then(first_arg::<History>) else {
+        self.ask_older(room.clone(), before, move |chat, older| {
+            chat.loading_older.set(false);
+            let Some(older) = older else { return };
+            chat.rooms.update(|list| {
+                let Some(held) = list.get_mut(&room) else {
                     return;
                 };
-                chat.rooms.update(|list| {
-                    let Some(held) = list.get_mut(&room) else {
-                        return;
-                    };
-                    // After a reset the list starts elsewhere; these would leave a hole.
-                    if held.entries.first().map(|e| e.message.id) == Some(before) {
-                        held.more_before = older.more;
-                        rooms::merge(&mut held.entries, older.messages);
-                    }
-                });
+                // After a reset the list starts elsewhere; these would leave a hole.
+                if held.entries.first().map(|e| e.message.id) == Some(before) {
+                    held.more_before = older.more;
+                    rooms::merge(&mut held.entries, older.messages);
+                }
+            });
+        });
+    }
+
+    /// Asks for the page of `room` before message `before`; `then` gets it,
+    /// or `None` without an answer in time.
+    fn ask_older(
+        &self,
+        room: RoomName,
+        before: MessageId,
+        then: impl FnOnce(&Chat, Option<History>) + Send + 'static,
+    ) {
+        let chat = self.clone();
+        let request = serde_json::to_value(OlderRequest { before, room }).unwrap_or(Value::Null);
+        self.socket
+            .emit_with_ack(OLDER, request, ACK_TIMEOUT, move |answer| {
+                then(&chat, answer.as_deref().and_then(first_arg::<History>));
             });
     }
 
@@ -358,27 +365,18 @@ impl Chat {
             return;
         };
         self.filling.set_value(true);
-        let chat = self.clone();
-        let request = OlderRequest {
-            before: high,
-            room: room.clone(),
-        };
-        let request = serde_json::to_value(request).unwrap_or(Value::Null);
-        self.socket
-            .emit_with_ack(OLDER, request, ACK_TIMEOUT, move |answer| {
-                chat.filling.set_value(false);
-                let Some(older) = answer.as_deref().and_then(first_arg::<History>) else {
-                    return;
-                };
-                let missing: Vec<ChatMessage> =
-                    older.messages.into_iter().filter(|m| m.id > low).collect();
-                if !missing.is_empty() {
-                    chat.rooms.update(|list| {
-                        if let Some(held) = list.get_mut(&room) {
-                            rooms::merge(&mut held.entries, missing);
-                        }
-                    });
-                }
-            });
+        self.ask_older(room.clone(), high, move |chat, older| {
+            chat.filling.set_value(false);
+            let Some(older) = older else { return };
+            let missing: Vec<ChatMessage> =
+                older.messages.into_iter().filter(|m| m.id > low).collect();
+            if !missing.is_empty() {
+                chat.rooms.update(|list| {
+                    if let Some(held) = list.get_mut(&room) {
+                        rooms::merge(&mut held.entries, missing);
+                    }
+                });
+            }
+        });
     }
 }
