@@ -151,14 +151,25 @@ pub fn MessageList() -> impl IntoView {
             chat.load_older();
         }
     };
+    // Where the list was last scrolled to, to tell the reader scrolling up
+    // from the list growing under a scroll event still on its way.
+    let last_top = StoredValue::new(0);
     let on_scroll = {
         let fetch_older = fetch_older.clone();
         move |_| {
             let Some(list) = list.get_untracked() else {
                 return;
             };
-            let from_bottom = list.scroll_height() - list.scroll_top() - list.client_height();
-            at_bottom.set(from_bottom < BOTTOM_SLACK_PX);
+            let top = list.scroll_top();
+            let from_bottom = list.scroll_height() - top - list.client_height();
+            let went_up = top < last_top.get_value();
+            last_top.set_value(top);
+            // A scroll event dispatched before a burst of new rows lands after
+            // them and finds the bottom farther away: only scrolling up, or
+            // reaching the bottom, changes whether the reader follows.
+            if went_up || from_bottom < BOTTOM_SLACK_PX {
+                at_bottom.set(from_bottom < BOTTOM_SLACK_PX);
+            }
             mark_read();
             if list.scroll_top() < OLDER_THRESHOLD_PX && more_before.get_untracked() {
                 fetch_older();
