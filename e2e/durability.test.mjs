@@ -106,10 +106,10 @@ test('messages in three rooms at once survive two SIGKILLs of the server, each e
   const { port, dataDir } = server;
   const sessions = await Promise.all(Array.from({ length: CLIENTS + 1 }, () => newSession(server.url)));
   const clients = Array.from({ length: CLIENTS }, (_, i) => resumingClient(server.url, `sender${i}`, sessions[i]));
-  await Promise.all(clients.map((client) => client.joinRooms()));
   const sent = [];
   let resends = 0;
   try {
+    await Promise.all(clients.map((client) => client.joinRooms()));
     const sending = clients.map(async (client, c) => {
       for (let n = 1; n <= MESSAGES; n += 1) {
         const room = ROOMS[n % ROOMS.length];

@@ -4,6 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from './support/server.mjs';
+import { io as ioClient } from 'socket.io-client';
+
 import { connect, send } from './support/client.mjs';
 import { expect } from './support/expect.mjs';
 
@@ -343,5 +345,30 @@ describe('room limits, with the default limits', () => {
     } finally {
       joiner.close();
     }
+  });
+});
+
+describe('a request sent the moment the client is connected', () => {
+  test('is answered: handlers are in place before the client hears it is connected', async () => {
+    const unanswered = [];
+    // Rounds of ten tabs of one user each (one address may hold 64
+    // connections; a user sends 30 signals at once at most).
+    for (let round = 0; round < 5; round += 1) {
+      const session = await newSession();
+      const answers = await Promise.all(Array.from({ length: 10 }, async () => {
+        const socket = ioClient(server.url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: session.token } });
+        const answer = await new Promise((resolve) => {
+          socket.once('connect_error', (error) => resolve(`connect_error: ${error.message}`));
+          // Emitted in the same tick as the connect event, before any await.
+          socket.once('connect', () => {
+            socket.timeout(5000).emit('join', { room: 'general' }, (error, reply) => resolve(error ? 'no answer' : reply));
+          });
+        });
+        socket.close();
+        return answer;
+      }));
+      unanswered.push(...answers.filter((answer) => !answer.joined));
+    }
+    assert.deepEqual(unanswered, [], 'every join answered');
   });
 });

@@ -1,19 +1,37 @@
 use std::future::{Ready, ready};
 
+use serde_json::Value;
 use shared::events::{NEW_MESSAGE, OLDER};
 use shared::{ChatError, ClientMessageId, NewMessage, OlderRequest, RoomName, UserName};
 use socketioxide::ParserError;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
-use super::identify::Identity;
+use super::identify::{Identity, Refused, identify};
 use super::refusal::{Refusal, refuse, reject};
 use super::rooms::Access;
 use super::sequencer::{Overloaded, Said};
 use super::{Hub, private, profile, rooms, typing};
 use crate::limits::{Action, Client};
 
-/// A socket joined: listen for its messages, under its client's limits.
+/// The connect middleware: who the socket is (or why it is refused), and
+/// its handlers in place before the client hears it is connected.
+pub(super) async fn connecting(
+    socket: SocketRef,
+    State(hub): State<Hub>,
+    TryData(auth): TryData<Value>,
+) -> Result<(), Refused> {
+    let identity = identify(&socket, &hub, auth.ok())?;
+    // The hub's server handle is set before any socket can connect.
+    if let Some(io) = hub.io.get() {
+        listen(&socket, io.clone(), &hub, &identity);
+    }
+    socket.extensions.insert(identity);
+    Ok(())
+}
+
+/// A socket connected: bring it into its rooms. Its handlers are in place
+/// already ([`listen`]).
 pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): State<Hub>) {
     tracing::debug!(sid = %socket.id, "connected");
     let Some(identity) = socket.extensions.get::<Identity>() else {
@@ -21,14 +39,17 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
         let _ = socket.disconnect();
         return;
     };
+    rooms::arrive(&socket, &io, &hub, &identity).await;
+}
+
+/// Listens for everything a socket of `identity` may send, under its
+/// client's limits. Called by the connect middleware, before the client is
+/// told it is connected: socketioxide runs the connect handler as a task of
+/// its own after sending CONNECT, and an event the client sends at once
+/// could otherwise arrive before its handler and be dropped unanswered.
+pub(super) fn listen(socket: &SocketRef, io: SocketIo, hub: &Hub, identity: &Identity) {
     if let Some(user) = identity.client.user.clone() {
-        private::attach(
-            &socket,
-            io.clone(),
-            hub.clone(),
-            user,
-            identity.client.clone(),
-        );
+        private::attach(socket, io, hub.clone(), user, identity.client.clone());
     }
     // The handler does its work before returning a finished future: socketioxide
     // calls handlers in the order messages arrive but runs their async bodies
@@ -87,9 +108,9 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
             }
         },
     );
-    rooms::listen(&socket, &identity.client);
-    profile::listen(&socket, &identity.client);
-    typing::listen(&socket, &identity.client);
+    rooms::listen(socket, &identity.client);
+    profile::listen(socket, &identity.client);
+    typing::listen(socket, &identity.client);
     socket.on_disconnect(
         async |socket: SocketRef, io: SocketIo, State(hub): State<Hub>| {
             tracing::debug!(sid = %socket.id, "disconnected");
@@ -100,9 +121,6 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
             rooms::depart(&socket, &io, &hub, user.as_ref()).await;
         },
     );
-    // After the handlers, so nothing the client sends meanwhile is missed: a
-    // message it publishes before joining comes back in its history.
-    rooms::arrive(&socket, &io, &hub, &identity).await;
 }
 
 /// Decides whether a message may be published: well-formed, valid, for a

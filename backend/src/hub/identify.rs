@@ -1,4 +1,5 @@
-//! Connect middleware: decides who a socket is before it joins.
+//! Who a socket is, decided before it joins (by the connect middleware,
+//! `handlers::connecting`).
 //!
 //! A socket proves a user id with `auth: {token}` (from `POST /api/session`).
 //! Botmaster's clients name theirs with `?botmasterUserId=ID`, which is
@@ -11,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use serde_json::Value;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::SocketRef;
 use thiserror::Error;
 
 use super::Hub;
@@ -59,15 +60,16 @@ pub(super) enum Refused {
     Unproven,
 }
 
-/// The connect middleware.
-pub(super) async fn identify(
-    socket: SocketRef,
-    State(hub): State<Hub>,
-    TryData(auth): TryData<Value>,
-) -> Result<(), Refused> {
-    let auth = auth.ok();
+/// Who `socket` is, from its CONNECT payload `auth` and its handshake; the
+/// connect middleware ([`handlers::connecting`](super::handlers::connecting))
+/// refuses it with the error.
+pub(super) fn identify(
+    socket: &SocketRef,
+    hub: &Hub,
+    auth: Option<Value>,
+) -> Result<Identity, Refused> {
     let user = decide(
-        &hub,
+        hub,
         token(auth.as_ref())?,
         claimed_id(socket.req_parts().uri.query()),
     )?;
@@ -79,17 +81,16 @@ pub(super) async fn identify(
             last_ids.insert(RoomName::general(), id);
         }
     }
-    let address = client_address(&socket);
+    let address = client_address(socket);
     let session = hub
         .sessions
         .open(Some(address))
         .map_err(|_| Refused::TooManySessions)?;
-    socket.extensions.insert(Identity {
+    Ok(Identity {
         client: Client { address, user },
         _session: Arc::new(session),
         last_ids,
-    });
-    Ok(())
+    })
 }
 
 /// The client address the accept loop gave the request that opened the

@@ -177,7 +177,7 @@ pub(crate) fn layer(
     for message in group_left_over {
         questions.ask(message);
     }
-    io.ns("/", handlers::on_connect.with(identify::identify));
+    io.ns("/", handlers::on_connect.with(handlers::connecting));
     tokio::spawn(forget_idle_clients(hub.limits.clone()));
     tokio::spawn(private::answer_left_over(io.clone(), hub, left_over));
     (layer, io)
