@@ -11,6 +11,7 @@ use super::refusal::{Refusal, reject};
 use super::{Hub, rooms};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
+use crate::store::StoreError;
 
 /// Listens for `socket`'s renames. Anonymous sockets have no session to name.
 pub(super) fn listen(socket: &SocketRef, client: &Client) {
@@ -45,23 +46,9 @@ async fn rename(
     hub.limits
         .check(Action::Signal, client)
         .map_err(Refusal::RateLimited)?;
-    let (stored, named) = (user.clone(), name.clone());
-    let rooms = hub
-        .reads
-        .run(move |store| {
-            store.set_name(stored.as_str(), named.as_str())?;
-            store.memberships(stored.as_str())
-        })
+    keep_name(io, hub, &user, name)
         .await
-        .map_err(|_| Refusal::Unavailable)?;
-    let welcome = Welcome {
-        user_id: Some(user.as_str().to_owned()),
-        name: Some(name.clone()),
-        rooms: rooms::states(rooms),
-    };
-    renamed(io, hub, &user, name).await;
-    let _ = io.to(private_key(&user)).emit(ROOMS, &welcome).await;
-    Ok(welcome)
+        .map_err(|_| Refusal::Unavailable)
 }
 
 /// Gives `user` the name their latest message was sent under: kept, told
@@ -70,28 +57,40 @@ pub(super) fn adopt(hub: &Hub, user: &UserId, name: UserName) {
     hub.people.rename(user, name.clone());
     let (hub, user) = (hub.clone(), user.clone());
     tokio::spawn(async move {
-        let (stored, named) = (user.clone(), name.clone());
-        let saved = hub
-            .reads
-            .run(move |store| {
-                store.set_name(stored.as_str(), named.as_str())?;
-                store.memberships(stored.as_str())
-            })
-            .await;
         let Some(io) = hub.io.get() else { return };
-        renamed(io, &hub, &user, name.clone()).await;
-        match saved {
-            Ok(rooms) => {
-                let welcome = Welcome {
-                    user_id: Some(user.as_str().to_owned()),
-                    name: Some(name),
-                    rooms: rooms::states(rooms),
-                };
-                let _ = io.to(private_key(&user)).emit(ROOMS, &welcome).await;
-            }
-            Err(error) => tracing::warn!(%error, "cannot keep a session's name"),
+        if let Err(error) = keep_name(io, &hub, &user, name.clone()).await {
+            tracing::warn!(%error, "cannot keep a session's name");
+            // The name is the session's in memory all the same.
+            renamed(io, &hub, &user, name).await;
         }
     });
+}
+
+/// Keeps `name` as `user`'s, then tells the rooms they are in and their
+/// tabs (the [`Welcome`] they get, returned); nothing is told when the
+/// store fails.
+async fn keep_name(
+    io: &SocketIo,
+    hub: &Hub,
+    user: &UserId,
+    name: UserName,
+) -> Result<Welcome, StoreError> {
+    let (stored, named) = (user.clone(), name.clone());
+    let rooms = hub
+        .reads
+        .run(move |store| {
+            store.set_name(stored.as_str(), named.as_str())?;
+            store.memberships(stored.as_str())
+        })
+        .await?;
+    renamed(io, hub, user, name.clone()).await;
+    let welcome = Welcome {
+        user_id: Some(user.as_str().to_owned()),
+        name: Some(name),
+        rooms: rooms::states(rooms),
+    };
+    let _ = io.to(private_key(user)).emit(ROOMS, &welcome).await;
+    Ok(welcome)
 }
 
 /// Tells the rooms `user` is in their new member list.
