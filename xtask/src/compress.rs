@@ -2,7 +2,6 @@
 //! server sends `file.br` or `file.gz` to browsers that accept them, so
 //! nothing is compressed per request.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -10,7 +9,7 @@ use anyhow::Context as _;
 /// Files worth compressing, by extension (images and fonts are already compressed).
 const TEXT_LIKE: [&str; 7] = ["wasm", "js", "css", "html", "svg", "json", "map"];
 
-/// Writes `name.br` (brotli, quality 11) and `name.gz` (gzip, level 9) beside
+/// Writes `name.br` (brotli, quality 11) and `name.gz` (gzip, by Zopfli) beside
 /// every text-like file of `dist` and returns (original, brotli, gzip) bytes
 /// of the `.wasm` files, for the README's size line.
 pub fn precompress(dist: &Path) -> anyhow::Result<(u64, u64, u64)> {
@@ -56,8 +55,17 @@ fn brotli(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Zopfli's gzip: any gzip reader inflates it, and it is about 5% smaller
+/// than zlib's level 9 (208 against 218 KB for the wasm), for a few seconds
+/// once per build.
 fn gzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(bytes).context("gzip")?;
-    encoder.finish().context("gzip")
+    let mut out = Vec::new();
+    zopfli::compress(
+        zopfli::Options::default(),
+        zopfli::Format::Gzip,
+        bytes,
+        &mut out,
+    )
+    .context("gzip")?;
+    Ok(out)
 }
