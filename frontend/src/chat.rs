@@ -20,10 +20,11 @@ use shared::events::CHAT_ERROR;
 use shared::{ChatError, RoomName, SendOutcome};
 
 use crate::outbox::{self, Pending};
-use crate::private_lines::PrivateLine;
+use crate::private_lines::PrivateLines;
 use crate::rooms::Rooms;
 use crate::session;
 use crate::socket::{self, SocketHandle};
+use reactive_stores::Store;
 
 pub use crate::rooms::Entry;
 
@@ -54,7 +55,7 @@ pub struct Chat {
     /// The error to show under the form: the form's own check or the server's refusal.
     pub error: RwSignal<Option<String>>,
     /// The private conversation with the bot, as this tab has seen it.
-    pub private_lines: RwSignal<Vec<PrivateLine>>,
+    pub private_lines: Store<PrivateLines>,
     /// This browser's user id, once the server has given one.
     pub user_id: RwSignal<Option<String>>,
     /// Why the server refused a message to the bot.
@@ -105,7 +106,7 @@ impl Chat {
             status: RwSignal::new(ConnectionState::Connecting),
             transport: RwSignal::new(None),
             error: RwSignal::new(None),
-            private_lines: RwSignal::new(Vec::new()),
+            private_lines: Store::new(PrivateLines::default()),
             user_id,
             private_error: RwSignal::new(None),
             token,

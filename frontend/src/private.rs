@@ -11,19 +11,19 @@ use shared::{
 
 use crate::chat::{Chat, Next, botmaster_arg};
 use crate::outbox::{self, PendingPrivate, Queued as _};
-use crate::private_lines;
+use crate::private_lines::{self, Change, PrivateLine, PrivateLinesStoreFields as _};
 
 impl Chat {
     /// Takes an event of the private conversation; ignores any other.
     pub(crate) fn on_private_event(&self, name: &str, args: &[Value]) {
-        let private_lines = self.private_lines;
         match name {
             BOT_HISTORY => {
                 if let Some(history) = botmaster_arg::<Vec<BotHistoryEntry>>(args) {
                     let waiting = outbox::PRIVATE.load();
                     let mut done = Vec::new();
-                    private_lines.update(|lines| {
+                    self.change_private(|lines| {
                         done = private_lines::replace_with_history(lines, history, waiting);
+                        Change::List
                     });
                     for client_id in done {
                         outbox::PRIVATE.remove(&client_id);
@@ -32,17 +32,17 @@ impl Chat {
             }
             BOTMASTER_MESSAGE => {
                 if let Some(update) = args.first().and_then(private_lines::botmaster_update) {
-                    private_lines.update(|lines| private_lines::complete_bot_line(lines, update));
+                    self.change_private(|lines| private_lines::complete_bot_line(lines, update));
                 }
             }
             BOTMASTER_ECHO => {
                 if let Some(update) = args.first().and_then(private_lines::botmaster_update) {
-                    private_lines.update(|lines| private_lines::push_echo(lines, update));
+                    self.change_private(|lines| private_lines::push_echo(lines, update));
                 }
             }
             BOT_STREAM => {
                 if let Some(piece) = botmaster_arg::<BotStreamDelta>(args) {
-                    private_lines.update(|lines| private_lines::grow_bot_line(lines, piece));
+                    self.change_private(|lines| private_lines::grow_bot_line(lines, piece));
                 }
             }
             _ => {}
@@ -73,14 +73,15 @@ impl Chat {
                     }
                     Some(SendOutcome::Rejected(refusal)) => {
                         chat.private_error.set(Some(refusal.message));
-                        chat.private_lines
-                            .update(|lines| private_lines::remove_sending(lines, &client_id));
+                        chat.change_private(|lines| {
+                            private_lines::remove_sending(lines, &client_id)
+                        });
                     }
                     Some(SendOutcome::Accepted { id }) => {
                         // The ack has no time; the server stored it just now.
                         let now = js_sys::Date::now() as u64;
-                        chat.private_lines.update(|lines| {
-                            private_lines::mark_sent(lines, &client_id, id.0, now);
+                        chat.change_private(|lines| {
+                            private_lines::mark_sent(lines, &client_id, id.0, now)
                         });
                     }
                     None => return Next::Pump,
@@ -122,8 +123,20 @@ impl Chat {
         let text = input.text.clone();
         outbox::PRIVATE.add(PendingPrivate(input));
         self.private_error.set(None);
-        self.private_lines
-            .update(|lines| private_lines::push_sending_line(lines, text, client_id));
+        self.change_private(|lines| private_lines::push_sending_line(lines, text, client_id));
         self.pump_private();
+    }
+
+    /// Changes the private lines with `change`, then wakes what it touched:
+    /// the one line whose fields changed, or the whole list.
+    fn change_private(&self, change: impl FnOnce(&mut Vec<PrivateLine>) -> Change) {
+        let lines = self.private_lines.lines();
+        // Untracked: the guard updates the keys when it drops, without waking anything.
+        let touched = change(&mut lines.write_untracked());
+        match touched {
+            Change::Nothing => {}
+            Change::Line(key) => lines.at_key(key).update(|_| {}),
+            Change::List => lines.notify(),
+        }
     }
 }

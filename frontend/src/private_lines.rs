@@ -4,20 +4,39 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use reactive_stores::Store;
 use serde_json::Value;
 
 use crate::outbox::PendingPrivate;
 use shared::{BotHistoryEntry, BotStreamDelta, BotmasterMessage, BotmasterUpdate, QuickReply};
 
+/// The lines of the private conversation, in a store keyed by
+/// [`PrivateLine::key`]: a line that changes (a streamed answer growing)
+/// redraws its own fields and nothing else.
+#[derive(Debug, Default, Store)]
+pub struct PrivateLines {
+    /// The conversation, oldest first.
+    #[store(key: usize = |line| line.key)]
+    pub lines: Vec<PrivateLine>,
+}
+
+/// What a change to the lines touched, so that the page redraws no more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing changed.
+    Nothing,
+    /// The fields of the line with this key changed.
+    Line(usize),
+    /// Lines came, went or moved.
+    List,
+}
+
 /// One line of the private conversation with the bot (Botmaster mode).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Store)]
 pub struct PrivateLine {
     /// Never the same for two lines of this page, even across reloads of
     /// the history, so the list never mistakes one line for another.
     pub key: usize,
-    /// Bumped whenever the line changes (a streamed answer grows), so the
-    /// list redraws this line and no other.
-    pub revision: usize,
     /// Whether the bot said it (otherwise the user did, in some tab).
     pub from_bot: bool,
     /// What was said. Plain text.
@@ -97,7 +116,7 @@ pub fn replace_with_history(
 }
 
 /// Adds a line of the user's that is on its way to the server.
-pub fn push_sending_line(lines: &mut Vec<PrivateLine>, text: String, client_id: String) {
+pub fn push_sending_line(lines: &mut Vec<PrivateLine>, text: String, client_id: String) -> Change {
     let key = next_key();
     lines.push(PrivateLine {
         key,
@@ -105,30 +124,38 @@ pub fn push_sending_line(lines: &mut Vec<PrivateLine>, text: String, client_id: 
         sending: Some(client_id),
         ..PrivateLine::default()
     });
+    Change::List
 }
 
 /// Takes away the user's line with `client_id`: the server refused it for good.
-pub fn remove_sending(lines: &mut Vec<PrivateLine>, client_id: &str) {
+pub fn remove_sending(lines: &mut Vec<PrivateLine>, client_id: &str) -> Change {
+    let before = lines.len();
     lines.retain(|l| l.sending.as_deref() != Some(client_id));
+    if lines.len() == before {
+        Change::Nothing
+    } else {
+        Change::List
+    }
 }
 
 /// Marks the user's line with `client_id` as stored by the server under
 /// `id`, at `at` (milliseconds since the Unix epoch) or about now.
-pub fn mark_sent(lines: &mut [PrivateLine], client_id: &str, id: u64, at: u64) {
-    if let Some(line) = lines
+pub fn mark_sent(lines: &mut [PrivateLine], client_id: &str, id: u64, at: u64) -> Change {
+    let Some(line) = lines
         .iter_mut()
         .find(|l| l.sending.as_deref() == Some(client_id))
-    {
-        line.sending = None;
-        line.id = Some(id);
-        line.sent_at = Some(at);
-        line.revision += 1;
-    }
+    else {
+        return Change::Nothing;
+    };
+    line.sending = None;
+    line.id = Some(id);
+    line.sent_at = Some(at);
+    Change::Line(line.key)
 }
 
 /// Adds what the user said in another tab (the server's echo), unless this
 /// page has it: as its own waiting line (then it is sent now), or already.
-pub fn push_echo(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) {
+pub fn push_echo(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) -> Change {
     if let (Some(client_id), Some(id)) = (&update.client_id, update.id)
         && lines
             .iter()
@@ -138,7 +165,7 @@ pub fn push_echo(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) {
         return mark_sent(lines, client_id, id, at);
     }
     if has_id(lines, update.id) {
-        return;
+        return Change::Nothing;
     }
     let key = next_key();
     lines.push(PrivateLine {
@@ -148,13 +175,14 @@ pub fn push_echo(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) {
         sent_at: update.timestamp,
         ..PrivateLine::default()
     });
+    Change::List
 }
 
 /// Appends a streamed piece to its line, starting the line with the first piece.
-pub fn grow_bot_line(lines: &mut Vec<PrivateLine>, piece: BotStreamDelta) {
+pub fn grow_bot_line(lines: &mut Vec<PrivateLine>, piece: BotStreamDelta) -> Change {
     if let Some(line) = lines.iter_mut().find(|l| l.streaming == Some(piece.id)) {
         line.text.push_str(&piece.delta);
-        line.revision += 1;
+        Change::Line(line.key)
     } else {
         let key = next_key();
         lines.push(PrivateLine {
@@ -164,12 +192,13 @@ pub fn grow_bot_line(lines: &mut Vec<PrivateLine>, piece: BotStreamDelta) {
             streaming: Some(piece.id),
             ..PrivateLine::default()
         });
+        Change::List
     }
 }
 
 /// Adds a finished bot message; one that completes a stream replaces the
 /// streamed text in place, so the answer stays one message.
-pub fn complete_bot_line(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) {
+pub fn complete_bot_line(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) -> Change {
     let BotmasterUpdate {
         message,
         stream_id,
@@ -178,7 +207,7 @@ pub fn complete_bot_line(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) 
         ..
     } = update;
     if has_id(lines, id) {
-        return;
+        return Change::Nothing;
     }
     let mut line = finished_line(message);
     line.id = id;
@@ -187,12 +216,13 @@ pub fn complete_bot_line(lines: &mut Vec<PrivateLine>, update: BotmasterUpdate) 
     match streamed {
         Some(old) => {
             line.key = old.key;
-            line.revision = old.revision + 1;
             *old = line;
+            Change::Line(old.key)
         }
         None => {
             line.key = next_key();
             lines.push(line);
+            Change::List
         }
     }
 }
@@ -325,39 +355,47 @@ mod tests {
                 delta: "Hel".into(),
             },
         );
-        grow_bot_line(
+        let key = lines[0].key;
+        let grown = grow_bot_line(
             &mut lines,
             BotStreamDelta {
                 id: 7,
                 delta: "lo".into(),
             },
         );
-        let key = lines[0].key;
+        assert_eq!(grown, Change::Line(key), "only the growing line redraws");
         assert_eq!(texts(&lines), [("Hello", true, false)]);
-        assert_eq!(lines[0].revision, 1);
-        complete_bot_line(&mut lines, update(Some(3), "Hello!", Some(7)));
+        let completed = complete_bot_line(&mut lines, update(Some(3), "Hello!", Some(7)));
+        assert_eq!(completed, Change::Line(key), "the same line, redrawn");
         assert_eq!(texts(&lines), [("Hello!", true, false)]);
-        assert_eq!(lines[0].key, key, "the same line, redrawn");
         assert_eq!((lines[0].streaming, lines[0].id), (None, Some(3)));
-        complete_bot_line(&mut lines, update(Some(3), "Hello!", None));
+        let again = complete_bot_line(&mut lines, update(Some(3), "Hello!", None));
+        assert_eq!(again, Change::Nothing);
         assert_eq!(lines.len(), 1, "a line already held is not added again");
     }
 
     #[test]
     fn my_line_is_sending_until_acknowledged_and_an_echo_does_not_double_it() {
         let mut lines = Vec::new();
-        push_sending_line(&mut lines, "question".into(), "c9".into());
+        assert_eq!(
+            push_sending_line(&mut lines, "question".into(), "c9".into()),
+            Change::List
+        );
         let echo = BotmasterUpdate {
             client_id: Some("c9".into()),
             ..update(Some(4), "question", None)
         };
-        push_echo(&mut lines, echo.clone());
+        assert_eq!(
+            push_echo(&mut lines, echo.clone()),
+            Change::Line(lines[0].key)
+        );
         assert_eq!(texts(&lines), [("question", false, false)]);
         assert_eq!((lines[0].id, lines[0].sent_at), (Some(4), Some(5_000)));
-        push_echo(&mut lines, echo);
+        assert_eq!(push_echo(&mut lines, echo), Change::Nothing);
         assert_eq!(lines.len(), 1);
         push_sending_line(&mut lines, "refused".into(), "c10".into());
-        remove_sending(&mut lines, "c10");
+        assert_eq!(remove_sending(&mut lines, "c10"), Change::List);
+        assert_eq!(remove_sending(&mut lines, "c10"), Change::Nothing);
         assert_eq!(lines.len(), 1);
     }
 }

@@ -1,8 +1,10 @@
+use leptos::either::Either;
 use leptos::ev::SubmitEvent;
 use leptos::html::Ol;
 use leptos::prelude::*;
 
 use crate::chat::Chat;
+use crate::private_lines::{PrivateLineStoreFields as _, PrivateLinesStoreFields as _};
 use crate::time;
 
 /// The private conversation with the bot (Botmaster mode): every tab of
@@ -12,11 +14,16 @@ pub fn PrivateConversation() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let body = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let (lines, user_id, private_error) = (chat.private_lines, chat.user_id, chat.private_error);
+    let (store, user_id, private_error) = (chat.private_lines, chat.user_id, chat.private_error);
     let list = NodeRef::<Ol>::new();
     Effect::new(move |_| {
-        // Follow new lines and lines that grow.
-        lines.with(|lines| lines.last().map(|line| (line.key, line.revision)));
+        // Follow new lines, and the last line as it grows.
+        let last = store
+            .lines()
+            .with(|lines| lines.last().map(|line| line.key));
+        if let Some(key) = last {
+            store.lines().at_key(key).text().track();
+        }
         if let Some(list) = list.get() {
             list.set_scroll_top(list.scroll_height());
         }
@@ -34,37 +41,41 @@ pub fn PrivateConversation() -> impl IntoView {
     view! {
         <ol class="messages" data-testid="bot-messages" node_ref=list aria-live="polite" tabindex="0" aria-label="Your conversation with the bot">
             <For
-                each=move || lines.get()
-                key=|line| (line.key, line.revision)
+                each=move || store.lines()
+                key=|line| line.key()
                 children=|line| {
-                    let (class, author) = if line.from_bot {
-                        ("message bot-message", "ChatFriend")
-                    } else {
-                        ("message", "You")
-                    };
-                    let image = line.image.map(|src| {
-                        view! { <img class="bot-image" data-testid="bot-image" src=src alt="An image from the bot" /> }
-                    });
+                    // Who said it never changes; the rest redraws in place.
+                    let from_bot = line.from_bot().get_untracked();
+                    let author = if from_bot { "ChatFriend" } else { "You" };
+                    let streaming = move || line.streaming().read().is_some();
+                    let sending = move || line.sending().read().is_some();
                     view! {
                         <li
-                            class=class
-                            class:streaming=line.streaming.is_some()
-                            class:pending=line.sending.is_some()
+                            class=move || match (from_bot, streaming(), sending()) {
+                                (true, true, _) => "message bot-message streaming",
+                                (true, false, _) => "message bot-message",
+                                (false, _, true) => "message pending",
+                                (false, _, false) => "message",
+                            }
                             data-testid="bot-line"
-                            data-streaming=line.streaming.is_some().to_string()
-                            data-state=if line.sending.is_some() { "sending" } else { "sent" }
+                            data-streaming=move || streaming().to_string()
+                            data-state=move || if sending() { "sending" } else { "sent" }
                         >
                             <strong class="author" dir="auto">{author}</strong>
-                            {line.sending.is_some().then(|| view! { <span class="sent-at">"sending…"</span> })}
-                            {line.sent_at.filter(|_| line.sending.is_none()).map(|at| {
-                                let at = shared::Timestamp(at);
-                                let full = time::full(at);
-                                view! {
-                                    <time class="sent-at" datetime=full.clone() title=full>{time::clock(at)}</time>
+                            {move || match line.sent_at().get().filter(|_| !sending()) {
+                                None => Either::Left(sending().then(|| view! { <span class="sent-at">"sending…"</span> })),
+                                Some(at) => {
+                                    let at = shared::Timestamp(at);
+                                    let full = time::full(at);
+                                    Either::Right(view! {
+                                        <time class="sent-at" datetime=full.clone() title=full>{time::clock(at)}</time>
+                                    })
                                 }
+                            }}
+                            <span class="body" dir="auto">{move || line.text().get()}</span>
+                            {move || line.image().get().map(|src| {
+                                view! { <img class="bot-image" data-testid="bot-image" src=src alt="An image from the bot" /> }
                             })}
-                            <span class="body" dir="auto">{line.text}</span>
-                            {image}
                         </li>
                     }
                 }
@@ -94,7 +105,7 @@ pub fn PrivateConversation() -> impl IntoView {
 fn QuickReplies() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let offered = move || {
-        chat.private_lines.with(|lines| {
+        chat.private_lines.lines().with(|lines| {
             lines
                 .iter()
                 .rev()
