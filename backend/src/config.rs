@@ -12,7 +12,7 @@ use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
 use crate::hub::ReplyShape;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
 use crate::limits::{ConnectionLimits, Rates, TrustedProxies, TrustedProxy, raise_fd_limit};
-use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
+use crate::store::{MemoryStore, OffThread, SqliteStore, Store, StoreError};
 
 const DEFAULT_DIST: &str = "dist";
 const DEFAULT_DATA_DIR: &str = "data";
@@ -263,9 +263,9 @@ impl Config {
                         private(&path);
                     }
                 }
-                Arc::new(store)
+                Arc::new(OffThread::new(store))
             }
-            StoreKind::Memory => Arc::new(MemoryStore::default()),
+            StoreKind::Memory => Arc::new(OffThread::new(MemoryStore::default())),
         };
         let max_connections = match self.max_connections {
             0 => raise_fd_limit(),
@@ -358,7 +358,7 @@ impl Default for Settings {
             node_id: random_node_id(),
             trust_client_ids: false,
             botmaster_replies: ReplyShape::String,
-            store: Arc::new(MemoryStore::default()),
+            store: Arc::new(OffThread::new(MemoryStore::default())),
         }
     }
 }

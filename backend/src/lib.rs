@@ -43,10 +43,10 @@ use limits::RateLimits;
 ///
 /// The [`SocketIo`] handle is returned so the caller can close every
 /// connection at shutdown.
-pub fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, SocketIo) {
+pub async fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, SocketIo) {
     let limits = Arc::new(RateLimits::new(&settings.rates));
     let metrics = Arc::new(metrics::Metrics::new(&settings.node_id));
-    let (layer, io) = hub::layer(settings, bot, limits.clone(), metrics.clone());
+    let (layer, io) = hub::layer(settings, bot, limits.clone(), metrics.clone()).await;
     let gate = Arc::new(gate::Gate {
         limits,
         origins: settings.allowed_origins.clone(),
@@ -91,7 +91,7 @@ pub async fn run_with_bot(
             "no frontend bundle found: the chat page will not load (build it with `cargo xtask run`)"
         );
     }
-    let (router, io) = app(&settings, bot);
+    let (router, io) = app(&settings, bot).await;
     tracing::info!(
         address = %listener.local_addr()?,
         max_connections = settings.connections.max_connections,

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chat_server::Settings;
 use chat_server::bot::{BotError, BotReply, ChatBot, Speaker};
 use chat_server::identity::UserId;
-use chat_server::store::{Draft, MemoryStore, Store};
+use chat_server::store::{Draft, MemoryStore, OffThread, Store};
 use protocol::ClientConfig;
 use serde_json::json;
 use shared::events::BOT_HISTORY;
@@ -50,7 +50,7 @@ async fn a_message_left_unanswered_by_a_stop_is_answered_at_the_next_start() {
     // What a server left behind when it was killed: ann's last message was
     // stored (and acknowledged) but not answered; bob's conversation is
     // complete; the group chat is not a conversation with the bot.
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(OffThread::new(MemoryStore::default()));
     store
         .append(vec![
             line("user:ann", "ann", "hello"),
@@ -60,6 +60,7 @@ async fn a_message_left_unanswered_by_a_stop_is_answered_at_the_next_start() {
             line("user:bob", shared::BOT_NAME, "echo: hi"),
             line("group", "cy", "anyone?"),
         ])
+        .await
         .unwrap();
     let bot = Arc::new(EchoBot::default());
     let settings = Settings {
@@ -69,14 +70,14 @@ async fn a_message_left_unanswered_by_a_stop_is_answered_at_the_next_start() {
     let server = start(bot.clone(), settings.clone()).await;
 
     let answered = async {
-        while store.latest_id("user:ann").unwrap() < 4 {
+        while store.latest_id("user:ann").await.unwrap() < 4 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(10), answered)
         .await
         .expect("ann's question is answered after the restart");
-    let last = store.before("user:ann", None, 1).unwrap().remove(0);
+    let last = store.before("user:ann", None, 1).await.unwrap().remove(0);
     assert_eq!(
         (last.draft.author.as_str(), last.draft.body.as_str()),
         (shared::BOT_NAME, "echo: are you there?")
@@ -87,8 +88,8 @@ async fn a_message_left_unanswered_by_a_stop_is_answered_at_the_next_start() {
         *bot.asked.lock().unwrap(),
         [("user:ann".to_owned(), "are you there?".to_owned())]
     );
-    assert_eq!(store.latest_id("user:bob").unwrap(), 2);
-    assert_eq!(store.latest_id("group").unwrap(), 1);
+    assert_eq!(store.latest_id("user:bob").await.unwrap(), 2);
+    assert_eq!(store.latest_id("group").await.unwrap(), 1);
 
     // Ann, back later, finds the answer in her conversation.
     let token = settings.signer.issue(&UserId::parse("ann").unwrap());

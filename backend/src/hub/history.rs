@@ -1,26 +1,26 @@
 //! The group rooms' history as clients get it: what a socket entering a
 //! room missed (or the latest page), older pages, and how a stored message
-//! becomes the [`ChatMessage`] clients see. Reads run on the bounded
-//! [`Reads`] pool behind one async facade, [`History`].
+//! becomes the [`ChatMessage`] clients see, behind one async facade,
+//! [`History`].
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use shared::{ChatMessage, ClientMessageId, MessageBody, MessageId, RoomName, Timestamp, UserName};
 
 use super::conversation::{Conversation, room_key};
-use super::reads::Reads;
 use crate::store::{Store, StoreError, Stored};
 
-/// Reads of the group rooms' history, off the runtime. A cheap `Clone` handle.
+/// Reads of the group rooms' history. A cheap `Clone` handle.
 #[derive(Debug, Clone)]
 pub(crate) struct History {
-    reads: Reads,
+    store: Arc<dyn Store>,
 }
 
 impl History {
-    /// History read through `reads`.
-    pub(crate) fn new(reads: Reads) -> Self {
-        Self { reads }
+    /// History read from `store`.
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
     }
 
     /// What a socket with `room`'s messages up to `last_id` should get, of
@@ -31,9 +31,7 @@ impl History {
         last_id: Option<u64>,
         published: u64,
     ) -> Result<shared::History, StoreError> {
-        self.reads
-            .run(move |store| missed(store, &room, last_id, published))
-            .await
+        missed(self.store.as_ref(), &room, last_id, published).await
     }
 
     /// The page of `room` before message `before` (see [`recent`]).
@@ -42,9 +40,7 @@ impl History {
         room: RoomName,
         before: u64,
     ) -> Result<shared::History, StoreError> {
-        self.reads
-            .run(move |store| recent(store, &room, before))
-            .await
+        recent(self.store.as_ref(), &room, before).await
     }
 }
 
@@ -67,7 +63,7 @@ const MESSAGE_OVERHEAD_BYTES: usize = 128;
 
 /// What a client with messages up to `last_id` should get, of the messages
 /// published so far (up to id `published`; later ones it gets live).
-fn missed(
+async fn missed(
     store: &dyn Store,
     room: &RoomName,
     last_id: Option<u64>,
@@ -77,7 +73,7 @@ fn missed(
         && published - last_id <= MAX_CATCH_UP as u64
     {
         let limit = usize::try_from(published - last_id).unwrap_or(MAX_CATCH_UP);
-        let messages = store.after(&room_key(room), last_id, limit)?;
+        let messages = store.after(&room_key(room), last_id, limit).await?;
         if page_bytes(&messages) <= PAGE_BYTES {
             return Ok(shared::History {
                 room: room.clone(),
@@ -90,15 +86,19 @@ fn missed(
     // Fresh, too far behind (in messages or in bytes), or from before the
     // history was wiped: the latest published, replacing whatever the
     // client had; it pages back with `older`.
-    let mut history = recent(store, room, published + 1)?;
+    let mut history = recent(store, room, published + 1).await?;
     history.reset = true;
     Ok(history)
 }
 
 /// Up to [`RECENT`] messages of `room` before id `before`, oldest first, the
 /// oldest left out where they would make the page bigger than [`PAGE_BYTES`].
-fn recent(store: &dyn Store, room: &RoomName, before: u64) -> Result<shared::History, StoreError> {
-    let mut messages = store.before(&room_key(room), Some(before), RECENT)?;
+async fn recent(
+    store: &dyn Store,
+    room: &RoomName,
+    before: u64,
+) -> Result<shared::History, StoreError> {
+    let mut messages = store.before(&room_key(room), Some(before), RECENT).await?;
     keep_latest_page(&mut messages);
     let more = messages.first().is_some_and(|first| first.id > 1);
     Ok(shared::History {

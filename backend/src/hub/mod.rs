@@ -10,7 +10,6 @@ mod identify;
 mod people;
 mod private;
 mod profile;
-mod reads;
 mod refusal;
 mod rooms;
 mod sequencer;
@@ -36,7 +35,6 @@ use dialect::Dialects;
 pub use dialect::ReplyShape;
 use history::History;
 use people::People;
-use reads::Reads;
 use sequencer::Sequencer;
 
 /// The largest Engine.IO payload (one WebSocket message, or one polling
@@ -72,9 +70,7 @@ struct Hub {
     limits: Arc<RateLimits>,
     /// Socket.IO sessions open per client address.
     sessions: Counter,
-    /// Reads of the store, on a bounded number of threads.
-    reads: Reads,
-    /// Reads of the group rooms' history, through `reads`.
+    /// Reads of the group rooms' history.
     history: History,
     /// The shape (strings or objects) each Botmaster user speaks.
     dialects: Dialects,
@@ -108,14 +104,13 @@ impl std::fmt::Debug for Hub {
 }
 
 /// The Socket.IO layer with the hub's handlers on the main namespace.
-pub(crate) fn layer(
+pub(crate) async fn layer(
     settings: &Settings,
     bot: Arc<dyn ChatBot>,
     limits: Arc<RateLimits>,
     metrics: Arc<Metrics>,
 ) -> (SocketIoLayer, SocketIo) {
     let (sequencer, queue) = Sequencer::new();
-    let reads = Reads::new(settings.store.clone());
     let questions = answers::start(
         &sequencer,
         bot.clone(),
@@ -125,8 +120,7 @@ pub(crate) fn layer(
     let hub = Hub {
         limits,
         sessions: Counter::new(usize::MAX, settings.connections.max_per_address),
-        reads: reads.clone(),
-        history: History::new(reads),
+        history: History::new(settings.store.clone()),
         dialects: Dialects::new(settings.botmaster_replies),
         sequencer,
         signer: settings.signer.clone(),
@@ -166,8 +160,8 @@ pub(crate) fn layer(
     };
     sequencer::start(queue, context);
     // Read now, before any socket can connect and ask something new.
-    let left_over = private::left_unanswered(settings.store.as_ref());
-    let group_left_over = unanswered::group(settings.store.as_ref(), history::now());
+    let left_over = private::left_unanswered(settings.store.as_ref()).await;
+    let group_left_over = unanswered::group(settings.store.as_ref(), history::now()).await;
     if !group_left_over.is_empty() {
         tracing::info!(
             messages = group_left_over.len(),

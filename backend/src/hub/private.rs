@@ -31,7 +31,7 @@ use super::refusal::{Refusal, refuse};
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
-use crate::store::{Appended, Draft, Store, StoreError, Stored, append_blocking};
+use crate::store::{Appended, Draft, Store, StoreError, Stored};
 
 /// Joins `socket` to its user's room and listens for Botmaster messages.
 /// They are answered one after another, in the order the socket sent them,
@@ -175,19 +175,12 @@ fn text_of(data: Option<Value>) -> Result<Said, Refusal> {
 
 /// Sends a tab that connected the latest lines of the conversation.
 async fn send_history(socket: SocketRef, hub: Hub, user: UserId) {
-    let room = private_key(&user);
-    let lines = hub
-        .reads
-        .run(move |store| {
-            let mut lines = store.before(&room, None, RECENT)?;
-            keep_latest_page(&mut lines);
-            Ok(lines)
-        })
-        .await;
-    let Ok(lines) = lines else {
+    let lines = hub.store.before(&private_key(&user), None, RECENT).await;
+    let Ok(mut lines) = lines else {
         tracing::error!("cannot read a private conversation");
         return;
     };
+    keep_latest_page(&mut lines);
     let entries: Vec<BotHistoryEntry> = lines.iter().map(history_entry).collect();
     if let Err(error) = socket.emit(BOT_HISTORY, &encode(&entries, hub.dialects.of(&user))) {
         tracing::debug!(%error, "cannot send a private conversation");
@@ -236,7 +229,7 @@ async fn store_lines(
             sent_at,
         })
         .collect();
-    append_blocking(store, drafts).await
+    store.append(drafts).await
 }
 
 /// Tells `to` (a room) that what was said could not be saved.
@@ -308,8 +301,8 @@ async fn record(
 /// before the bot's answer was stored, or the answer could not be stored.
 /// Read before the server takes connections, so nothing asked from now on
 /// is among them.
-pub(super) fn left_unanswered(store: &dyn Store) -> Vec<(UserId, MessageBody)> {
-    let left = match store.unanswered(PRIVATE, shared::BOT_NAME) {
+pub(super) async fn left_unanswered(store: &dyn Store) -> Vec<(UserId, MessageBody)> {
+    let left = match store.unanswered(PRIVATE, shared::BOT_NAME).await {
         Ok(left) => left,
         Err(error) => {
             tracing::error!(%error, "cannot look for unanswered private messages");
@@ -346,11 +339,7 @@ async fn display_name(hub: &Hub, user: &UserId) -> String {
     if let Some(name) = hub.people.name(user) {
         return name.as_str().to_owned();
     }
-    let stored = user.clone();
-    let name = hub
-        .reads
-        .run(move |store| store.name(stored.as_str()))
-        .await;
+    let name = hub.store.name(user.as_str()).await;
     name.ok()
         .flatten()
         .unwrap_or_else(|| user.as_str().to_owned())

@@ -75,14 +75,8 @@ async fn keep_name(
     user: &UserId,
     name: UserName,
 ) -> Result<Welcome, StoreError> {
-    let (stored, named) = (user.clone(), name.clone());
-    let rooms = hub
-        .reads
-        .run(move |store| {
-            store.set_name(stored.as_str(), named.as_str())?;
-            store.memberships(stored.as_str())
-        })
-        .await?;
+    hub.store.set_name(user.as_str(), name.as_str()).await?;
+    let rooms = hub.store.memberships(user.as_str()).await?;
     renamed(io, hub, user, name.clone()).await;
     let welcome = Welcome {
         user_id: Some(user.as_str().to_owned()),

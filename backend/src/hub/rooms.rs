@@ -114,20 +114,20 @@ async fn rooms_of(hub: &Hub, user: Option<&UserId>) -> Result<Welcome, StoreErro
             }],
         });
     };
-    hub.reads
-        .run(move |store| {
-            let mut rooms = store.memberships(user.as_str())?;
-            if !rooms.iter().any(|(room, _)| room == GENERAL) {
-                store.join_room(user.as_str(), GENERAL, usize::MAX)?;
-                rooms.push((GENERAL.to_owned(), 0));
-            }
-            Ok(Welcome {
-                user_id: Some(user.as_str().to_owned()),
-                name: store.name(user.as_str())?.map(shared::UserName::from_store),
-                rooms: states(rooms),
-            })
-        })
-        .await
+    let store = hub.store.as_ref();
+    let mut rooms = store.memberships(user.as_str()).await?;
+    if !rooms.iter().any(|(room, _)| room == GENERAL) {
+        store.join_room(user.as_str(), GENERAL, usize::MAX).await?;
+        rooms.push((GENERAL.to_owned(), 0));
+    }
+    Ok(Welcome {
+        user_id: Some(user.as_str().to_owned()),
+        name: store
+            .name(user.as_str())
+            .await?
+            .map(shared::UserName::from_store),
+        rooms: states(rooms),
+    })
 }
 
 /// Stored memberships as the page lists them: `general` first, then by name.
@@ -289,11 +289,7 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
             }
             exit(&socket, &io, &hub, user.as_ref(), &room).await;
             if let Some(user) = user {
-                let gone = room.clone();
-                let left = hub
-                    .reads
-                    .run(move |store| store.leave_room(user.as_str(), gone.as_str()))
-                    .await;
+                let left = hub.store.leave_room(user.as_str(), room.as_str()).await;
                 if let Err(error) = left {
                     tracing::warn!(%error, %room, "cannot forget a room left");
                 }
@@ -316,11 +312,9 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
             {
                 return;
             }
-            let (room, id) = (mark.room.clone(), mark.id.0);
-            let reader = user.clone();
             let marked = hub
-                .reads
-                .run(move |store| store.mark_read(reader.as_str(), room.as_str(), id))
+                .store
+                .mark_read(user.as_str(), mark.room.as_str(), mark.id.0)
                 .await;
             match marked {
                 Ok(true) => {
@@ -341,21 +335,19 @@ async fn admit(hub: &Hub, client: &Client, raw: &str) -> Result<(RoomName, u64),
     hub.limits
         .check(Action::Signal, client)
         .map_err(Refusal::RateLimited)?;
-    let name = room.clone();
     let exists = room.is_general()
         || hub
-            .reads
-            .run(move |store| store.room_exists(name.as_str()))
+            .store
+            .room_exists(room.as_str())
             .await
             .map_err(|_| Refusal::Unavailable)?;
     if !exists {
         hub.limits
             .check(Action::NewRoom, client)
             .map_err(Refusal::RateLimited)?;
-        let (name, at) = (room.clone(), history::now().0);
         let created = hub
-            .reads
-            .run(move |store| store.create_room(name.as_str(), MAX_ROOMS, at))
+            .store
+            .create_room(room.as_str(), MAX_ROOMS, history::now().0)
             .await
             .map_err(|_| Refusal::Unavailable)?;
         if created == Created::Full {
@@ -365,10 +357,9 @@ async fn admit(hub: &Hub, client: &Client, raw: &str) -> Result<(RoomName, u64),
     let Some(user) = client.user.clone() else {
         return Ok((room, 0));
     };
-    let name = room.clone();
     let membership = hub
-        .reads
-        .run(move |store| store.join_room(user.as_str(), name.as_str(), MAX_ROOMS_PER_USER))
+        .store
+        .join_room(user.as_str(), room.as_str(), MAX_ROOMS_PER_USER)
         .await
         .map_err(|_| Refusal::Unavailable)?;
     match membership {

@@ -27,7 +27,7 @@ use super::conversation::{GROUP, room_key};
 use super::history::{Extra, History, chat_message, now};
 use super::refusal::{self, Refusal};
 use crate::metrics::Metrics;
-use crate::store::{Appended, Draft, Store, StoreError, append_blocking};
+use crate::store::{Appended, Draft, Store, StoreError};
 
 /// Messages waiting for the sequencer. Beyond this the server is overloaded
 /// and refuses new messages rather than queueing without bound.
@@ -216,16 +216,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
     let (started, start_at) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         // Read before anything new is stored: everything up to here is published.
-        let reading = store.clone();
-        let latest = until_read("the rooms' latest ids", move || {
-            let store = reading.clone();
-            async move {
-                tokio::task::spawn_blocking(move || store.latest_ids(GROUP))
-                    .await
-                    .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
-            }
-        })
-        .await;
+        let latest = until_read("the rooms' latest ids", || store.latest_ids(GROUP)).await;
         let _ = started.send(latest.into_iter().collect::<HashMap<_, _>>());
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -324,7 +315,7 @@ async fn save(store: &Arc<dyn Store>, writes: Vec<Job>, metrics: &Metrics) -> Op
     let sent_at = now();
     let drafts: Vec<Draft> = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
     let (count, started) = (drafts.len(), std::time::Instant::now());
-    let result = append_blocking(store, drafts).await;
+    let result = store.append(drafts).await;
     metrics.appended(count, started.elapsed());
     Some(Step::Stored { writes, result })
 }

@@ -25,8 +25,8 @@ const WINDOW: usize = 100;
 const RECENT_ENOUGH: Duration = Duration::from_secs(10 * 60);
 
 /// The group messages left unanswered, oldest first in each room.
-pub(super) fn group(store: &dyn Store, now: Timestamp) -> Vec<ChatMessage> {
-    match read(store, now) {
+pub(super) async fn group(store: &dyn Store, now: Timestamp) -> Vec<ChatMessage> {
+    match read(store, now).await {
         Ok(left) => left,
         Err(error) => {
             tracing::error!(%error, "cannot look for unanswered group messages");
@@ -35,11 +35,11 @@ pub(super) fn group(store: &dyn Store, now: Timestamp) -> Vec<ChatMessage> {
     }
 }
 
-fn read(store: &dyn Store, now: Timestamp) -> Result<Vec<ChatMessage>, StoreError> {
+async fn read(store: &dyn Store, now: Timestamp) -> Result<Vec<ChatMessage>, StoreError> {
     let since = now.0.saturating_sub(RECENT_ENOUGH.as_millis() as u64);
     let mut left = Vec::new();
-    for (room, _) in store.latest_ids(GROUP)? {
-        let recent = store.before(&room, None, WINDOW)?;
+    for (room, _) in store.latest_ids(GROUP).await? {
+        let recent = store.before(&room, None, WINDOW).await?;
         let answered: HashSet<u64> = recent
             .iter()
             .filter(|stored| stored.draft.author == BOT_NAME)
@@ -62,7 +62,7 @@ fn read(store: &dyn Store, now: Timestamp) -> Result<Vec<ChatMessage>, StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Draft, MemoryStore};
+    use crate::store::{Draft, MemoryStore, OffThread};
 
     fn line(room: &str, author: &str, extra: Option<String>, sent_at: u64) -> Draft {
         Draft {
@@ -79,9 +79,9 @@ mod tests {
         Some(format!("{{\"answers\":{id}}}"))
     }
 
-    #[test]
-    fn finds_recent_messages_no_reply_points_at() {
-        let store = MemoryStore::default();
+    #[tokio::test]
+    async fn finds_recent_messages_no_reply_points_at() {
+        let store = OffThread::new(MemoryStore::default());
         let now = 1_000_000_000;
         store
             .append(vec![
@@ -97,8 +97,10 @@ mod tests {
                 line("group:ops", "fay", None, now - 20),
                 line("user:ann", "ann", None, now - 10),
             ])
+            .await
             .unwrap();
         let mut left: Vec<(String, u64)> = group(&store, Timestamp(now))
+            .await
             .into_iter()
             .map(|m| (m.room.to_string(), m.id.0))
             .collect();
@@ -109,9 +111,9 @@ mod tests {
         assert_eq!(left, [("dev".to_owned(), 3), ("general".to_owned(), 4)]);
     }
 
-    #[test]
-    fn messages_from_long_ago_are_left_alone() {
-        let store = MemoryStore::default();
+    #[tokio::test]
+    async fn messages_from_long_ago_are_left_alone() {
+        let store = OffThread::new(MemoryStore::default());
         let now = 1_000_000_000;
         store
             .append(vec![
@@ -119,7 +121,8 @@ mod tests {
                 line("group", BOT_NAME, answer(1), now - 3_000_000),
                 line("group", "bob", None, now - 2_000_000),
             ])
+            .await
             .unwrap();
-        assert!(group(&store, Timestamp(now)).is_empty());
+        assert!(group(&store, Timestamp(now)).await.is_empty());
     }
 }

@@ -1,8 +1,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use super::directory::{Created, Directory, Membership};
-use super::{Appended, Draft, Store, StoreError, Stored};
+use super::blocking::{BlockingDirectory, BlockingStore};
+use super::directory::{Created, Membership};
+use super::{Appended, Draft, StoreError, Stored};
 
 /// History in memory only: lost when the process ends. For measuring what
 /// durability costs, and for running without a disk.
@@ -29,7 +30,7 @@ impl MemoryStore {
     }
 }
 
-impl Directory for MemoryStore {
+impl BlockingDirectory for MemoryStore {
     fn create_room(&self, name: &str, max_rooms: usize, _at: u64) -> Result<Created, StoreError> {
         let mut names = self.names();
         Ok(if names.rooms.contains(name) {
@@ -110,7 +111,7 @@ struct Rooms {
     by_client_id: HashMap<(String, String), u64>,
 }
 
-impl Store for MemoryStore {
+impl BlockingStore for MemoryStore {
     fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         let Rooms {
@@ -200,6 +201,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OffThread;
 
     fn draft(body: &str, client_id: Option<&str>) -> Draft {
         Draft {
@@ -212,14 +214,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn finds_the_conversations_left_unanswered() {
-        crate::store::check_unanswered(&MemoryStore::default());
+    #[tokio::test]
+    async fn finds_the_conversations_left_unanswered() {
+        crate::store::check_unanswered(&OffThread::new(MemoryStore::default())).await;
     }
 
-    #[test]
-    fn keeps_rooms_memberships_and_names() {
-        crate::store::directory::check_directory(&MemoryStore::default());
+    #[tokio::test]
+    async fn keeps_rooms_memberships_and_names() {
+        crate::store::directory::check_directory(&OffThread::new(MemoryStore::default())).await;
     }
 
     #[test]

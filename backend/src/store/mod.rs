@@ -3,14 +3,15 @@
 //! client missed. [`Store`] hides the engine: SQLite by default, memory for
 //! benchmarks of the cost of durability.
 
+mod blocking;
 mod directory;
 mod memory;
 mod sqlite;
 
-use std::sync::Arc;
-
+use async_trait::async_trait;
 use thiserror::Error;
 
+pub use blocking::{BlockingDirectory, BlockingStore, OffThread};
 pub use directory::{Created, Directory, Membership};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
@@ -82,17 +83,18 @@ pub enum StoreError {
 }
 
 /// Durable message history, per room, and the [`Directory`] of rooms and people.
+#[async_trait]
 pub trait Store: Directory + std::fmt::Debug + Send + Sync + 'static {
     /// Stores `drafts` in one durable step, all or none, in order; each gets
     /// the next id of its room. Returns when they would survive a crash.
-    fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError>;
+    async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError>;
 
     /// Up to `limit` messages of `room` after id `after`, oldest first.
-    fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError>;
+    async fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError>;
 
     /// The last `limit` messages of `room` before id `before` (before the
     /// end when `None`), oldest first.
-    fn before(
+    async fn before(
         &self,
         room: &str,
         before: Option<u64>,
@@ -100,33 +102,21 @@ pub trait Store: Directory + std::fmt::Debug + Send + Sync + 'static {
     ) -> Result<Vec<Stored>, StoreError>;
 
     /// The id of the room's latest message; 0 when it has none.
-    fn latest_id(&self, room: &str) -> Result<u64, StoreError>;
+    async fn latest_id(&self, room: &str) -> Result<u64, StoreError>;
 
     /// The latest id of every room whose name starts with `prefix` and that
     /// has messages.
-    fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    async fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// The latest message of every room whose name starts with `prefix`,
     /// where that message is not by `author`, ordered by room: the private
     /// conversations the bot has yet to answer.
-    fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError>;
-}
-
-/// [`Store::append`] for async code: run on tokio's blocking threads, so a
-/// sync to disk never stalls the runtime; a panic there is a failure.
-pub(crate) async fn append_blocking(
-    store: &Arc<dyn Store>,
-    drafts: Vec<Draft>,
-) -> Result<Vec<Appended>, StoreError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || store.append(drafts))
-        .await
-        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
+    async fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError>;
 }
 
 /// What every [`Store`] must do about [`Store::unanswered`], checked on each.
 #[cfg(test)]
-pub(crate) fn check_unanswered(store: &dyn Store) {
+pub(crate) async fn check_unanswered(store: &dyn Store) {
     let line = |room: &str, author: &str, body: &str| Draft {
         room: room.to_owned(),
         author: author.to_owned(),
@@ -147,9 +137,11 @@ pub(crate) fn check_unanswered(store: &dyn Store) {
             line("group", "dee", "not a private room"),
             line("user", "eve", "not a user's room either"),
         ])
+        .await
         .unwrap();
     let left: Vec<(String, u64, String)> = store
         .unanswered("user:", "bot")
+        .await
         .unwrap()
         .into_iter()
         .map(|s| (s.draft.room, s.id, s.draft.body))

@@ -3,8 +3,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Transaction, params};
 
-use super::directory::{Created, Directory, Membership};
-use super::{Appended, Draft, Store, StoreError, Stored};
+use super::blocking::{BlockingDirectory, BlockingStore};
+use super::directory::{Created, Membership};
+use super::{Appended, Draft, StoreError, Stored};
 
 /// The schema, one script per version; a database at version `n` gets
 /// every script after the `n`th, in one transaction each.
@@ -82,7 +83,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store for SqliteStore {
+impl BlockingStore for SqliteStore {
     fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(classify)?;
@@ -172,7 +173,7 @@ impl Store for SqliteStore {
     }
 }
 
-impl Directory for SqliteStore {
+impl BlockingDirectory for SqliteStore {
     fn create_room(&self, name: &str, max_rooms: usize, at: u64) -> Result<Created, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(classify)?;
@@ -372,6 +373,7 @@ fn classify(error: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OffThread;
 
     fn draft(room: &str, body: &str, client_id: Option<&str>) -> Draft {
         Draft {
@@ -466,16 +468,16 @@ mod tests {
         assert_eq!(store.latest_id("group").unwrap(), 1);
     }
 
-    #[test]
-    fn finds_the_conversations_left_unanswered() {
+    #[tokio::test]
+    async fn finds_the_conversations_left_unanswered() {
         let (_dir, store) = temp_db();
-        crate::store::check_unanswered(&store);
+        crate::store::check_unanswered(&OffThread::new(store)).await;
     }
 
-    #[test]
-    fn keeps_rooms_memberships_and_names() {
+    #[tokio::test]
+    async fn keeps_rooms_memberships_and_names() {
         let (_dir, store) = temp_db();
-        crate::store::directory::check_directory(&store);
+        crate::store::directory::check_directory(&OffThread::new(store)).await;
     }
 
     #[test]

@@ -1,0 +1,199 @@
+//! Stores whose calls block a thread (SQLite, memory), and [`OffThread`],
+//! which runs them for async code on tokio's blocking threads, a bounded
+//! number of calls at a time: a client asking for old messages as fast as
+//! it can waits its turn instead of growing the blocking pool to hundreds
+//! of threads, and a sync to disk never stalls the runtime.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+
+use super::directory::{Created, Directory, Membership};
+use super::{Appended, Draft, Store, StoreError, Stored};
+
+/// [`Store`], for an engine whose calls block.
+pub trait BlockingStore: BlockingDirectory + std::fmt::Debug + Send + Sync + 'static {
+    /// See [`Store::append`].
+    fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError>;
+    /// See [`Store::after`].
+    fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError>;
+    /// See [`Store::before`].
+    fn before(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError>;
+    /// See [`Store::latest_id`].
+    fn latest_id(&self, room: &str) -> Result<u64, StoreError>;
+    /// See [`Store::latest_ids`].
+    fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    /// See [`Store::unanswered`].
+    fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError>;
+}
+
+/// [`Directory`], for an engine whose calls block.
+pub trait BlockingDirectory {
+    /// See [`Directory::create_room`].
+    fn create_room(&self, name: &str, max_rooms: usize, at: u64) -> Result<Created, StoreError>;
+    /// See [`Directory::room_exists`].
+    fn room_exists(&self, name: &str) -> Result<bool, StoreError>;
+    /// See [`Directory::join_room`].
+    fn join_room(&self, user: &str, room: &str, max_rooms: usize)
+    -> Result<Membership, StoreError>;
+    /// See [`Directory::leave_room`].
+    fn leave_room(&self, user: &str, room: &str) -> Result<(), StoreError>;
+    /// See [`Directory::memberships`].
+    fn memberships(&self, user: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    /// See [`Directory::mark_read`].
+    fn mark_read(&self, user: &str, room: &str, id: u64) -> Result<bool, StoreError>;
+    /// See [`Directory::name`].
+    fn name(&self, user: &str) -> Result<Option<String>, StoreError>;
+    /// See [`Directory::set_name`].
+    fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError>;
+}
+
+/// Calls other than appends that may run at once. SQLite reads in WAL mode
+/// run side by side, but two cores gain nothing from more.
+const CALLS_AT_ONCE: usize = 4;
+
+/// A [`BlockingStore`] as an async [`Store`].
+#[derive(Debug)]
+pub struct OffThread<S> {
+    store: Arc<S>,
+    permits: Arc<Semaphore>,
+}
+
+impl<S: BlockingStore> OffThread<S> {
+    /// Runs `store`'s calls off the runtime.
+    pub fn new(store: S) -> Self {
+        Self {
+            store: Arc::new(store),
+            permits: Arc::new(Semaphore::new(CALLS_AT_ONCE)),
+        }
+    }
+
+    /// Runs `call` on a blocking thread once a permit is free; a panic
+    /// there is a failure.
+    async fn call<T, F>(&self, call: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&S) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|closed| StoreError::Failed(closed.into()))?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            call(&store)
+        })
+        .await
+        .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
+    }
+}
+
+#[async_trait]
+impl<S: BlockingStore> Store for OffThread<S> {
+    async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
+        // No permit: the hub appends one batch at a time, and an append must
+        // not wait behind a crowd of reads.
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.append(drafts))
+            .await
+            .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
+    }
+
+    async fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        let room = room.to_owned();
+        self.call(move |store| store.after(&room, after, limit))
+            .await
+    }
+
+    async fn before(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let room = room.to_owned();
+        self.call(move |store| store.before(&room, before, limit))
+            .await
+    }
+
+    async fn latest_id(&self, room: &str) -> Result<u64, StoreError> {
+        let room = room.to_owned();
+        self.call(move |store| store.latest_id(&room)).await
+    }
+
+    async fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.call(move |store| store.latest_ids(&prefix)).await
+    }
+
+    async fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError> {
+        let (prefix, author) = (prefix.to_owned(), author.to_owned());
+        self.call(move |store| store.unanswered(&prefix, &author))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: BlockingStore> Directory for OffThread<S> {
+    async fn create_room(
+        &self,
+        name: &str,
+        max_rooms: usize,
+        at: u64,
+    ) -> Result<Created, StoreError> {
+        let name = name.to_owned();
+        self.call(move |store| store.create_room(&name, max_rooms, at))
+            .await
+    }
+
+    async fn room_exists(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.call(move |store| store.room_exists(&name)).await
+    }
+
+    async fn join_room(
+        &self,
+        user: &str,
+        room: &str,
+        max_rooms: usize,
+    ) -> Result<Membership, StoreError> {
+        let (user, room) = (user.to_owned(), room.to_owned());
+        self.call(move |store| store.join_room(&user, &room, max_rooms))
+            .await
+    }
+
+    async fn leave_room(&self, user: &str, room: &str) -> Result<(), StoreError> {
+        let (user, room) = (user.to_owned(), room.to_owned());
+        self.call(move |store| store.leave_room(&user, &room)).await
+    }
+
+    async fn memberships(&self, user: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let user = user.to_owned();
+        self.call(move |store| store.memberships(&user)).await
+    }
+
+    async fn mark_read(&self, user: &str, room: &str, id: u64) -> Result<bool, StoreError> {
+        let (user, room) = (user.to_owned(), room.to_owned());
+        self.call(move |store| store.mark_read(&user, &room, id))
+            .await
+    }
+
+    async fn name(&self, user: &str) -> Result<Option<String>, StoreError> {
+        let user = user.to_owned();
+        self.call(move |store| store.name(&user)).await
+    }
+
+    async fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError> {
+        let (user, name) = (user.to_owned(), name.to_owned());
+        self.call(move |store| store.set_name(&user, &name)).await
+    }
+}
