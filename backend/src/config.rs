@@ -12,7 +12,7 @@ use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
 use crate::hub::ReplyShape;
 use crate::identity::{SecretError, Signer, load_or_create_secret};
 use crate::limits::{ConnectionLimits, Rates, TrustedProxies, TrustedProxy, raise_fd_limit};
-use crate::store::{MemoryStore, OffThread, SqliteStore, Store, StoreError};
+use crate::store::{MemoryStore, OffThread, PostgresStore, SqliteStore, Store, StoreError};
 
 const DEFAULT_DIST: &str = "dist";
 const DEFAULT_DATA_DIR: &str = "data";
@@ -109,9 +109,15 @@ pub struct Config {
     )]
     pub transports: Vec<Transport>,
     /// Where messages are kept: `sqlite` (the file `chat.db` in the data
-    /// folder, synced on every commit) or `memory` (lost at exit). Default `sqlite`.
+    /// folder, synced on every commit), `postgres` (the database at
+    /// `--database-url`, which several nodes can share) or `memory` (lost
+    /// at exit). Default `sqlite`.
     #[arg(long, env = "STORE", value_enum, default_value_t = StoreKind::Sqlite)]
     pub store: StoreKind,
+    /// The PostgreSQL database for `--store postgres`, as
+    /// `postgres://user:password@host:port/database`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Stop accepting messages once the SQLite file reaches this many KiB;
     /// senders are told their message could not be saved. Default 1048576
     /// (1 GiB); 0 for no limit.
@@ -178,6 +184,8 @@ impl std::fmt::Display for Engine {
 pub enum StoreKind {
     /// An SQLite file in the data folder.
     Sqlite,
+    /// A PostgreSQL database, shared by every node of a cluster.
+    Postgres,
     /// Memory only; history is lost when the server stops.
     Memory,
 }
@@ -186,6 +194,7 @@ impl std::fmt::Display for StoreKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
             Self::Memory => "memory",
         })
     }
@@ -208,6 +217,9 @@ pub enum SetupError {
     /// The message store cannot be opened.
     #[error("cannot open the message store: {0}")]
     Store(#[from] StoreError),
+    /// `--store postgres` without a database to connect to.
+    #[error("--store postgres needs --database-url (or DATABASE_URL)")]
+    NoDatabaseUrl,
 }
 
 /// A Socket.IO transport the server can accept.
@@ -244,7 +256,7 @@ impl Config {
 
     /// What the server needs once the address is bound; reads (or creates)
     /// the token secret in the data folder.
-    pub fn into_settings(self) -> Result<Settings, SetupError> {
+    pub async fn into_settings(self) -> Result<Settings, SetupError> {
         std::fs::create_dir_all(&self.data_dir).map_err(|source| SetupError::DataDir {
             path: self.data_dir.clone(),
             source,
@@ -264,6 +276,13 @@ impl Config {
                     }
                 }
                 Arc::new(OffThread::new(store))
+            }
+            StoreKind::Postgres => {
+                let url = self
+                    .database_url
+                    .as_deref()
+                    .ok_or(SetupError::NoDatabaseUrl)?;
+                Arc::new(PostgresStore::connect(url).await?)
             }
             StoreKind::Memory => Arc::new(OffThread::new(MemoryStore::default())),
         };

@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
     let settings = config
         .clone()
         .into_settings()
-        .context("cannot set up the data folder")?;
+        .await
+        .context("cannot set up the server")?;
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;

@@ -11,6 +11,7 @@
 mod bench;
 mod command;
 mod compress;
+mod postgres;
 mod project;
 mod tasks;
 mod tools;

@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 
+use crate::postgres::Postgres;
 use crate::tools::{self, step};
 use crate::{command, compress, project};
 
@@ -77,15 +78,20 @@ pub fn test() -> anyhow::Result<()> {
     ]))?;
 
     let mut totals = Totals::default();
+    step("a throwaway PostgreSQL for the store's tests");
+    // Stopped (by its PID) when this function returns.
+    let postgres = Postgres::start()?;
     step("unit and integration tests (cargo test)");
     let cargo_ok = command::run_scanning(
-        command::new("cargo").args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "frontend",
-            "--all-features",
-        ]),
+        command::new("cargo")
+            .args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "frontend",
+                "--all-features",
+            ])
+            .env("CHAT_TEST_POSTGRES", postgres.url()),
         |line| totals.read_cargo(line),
     )?;
     // The page's own logic (rooms, merging, unread counts) is plain Rust,

@@ -215,6 +215,11 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keeps_the_store_contract() {
+        crate::store::contract::check(&OffThread::new(MemoryStore::default())).await;
+    }
+
+    #[tokio::test]
     async fn finds_the_conversations_left_unanswered() {
         crate::store::check_unanswered(&OffThread::new(MemoryStore::default())).await;
     }

@@ -4,8 +4,11 @@
 //! benchmarks of the cost of durability.
 
 mod blocking;
+#[cfg(test)]
+mod contract;
 mod directory;
 mod memory;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -14,6 +17,7 @@ use thiserror::Error;
 pub use blocking::{BlockingDirectory, BlockingStore, OffThread};
 pub use directory::{Created, Directory, Membership};
 pub use memory::MemoryStore;
+pub use postgres::{CHANNEL, PostgresStore};
 pub use sqlite::SqliteStore;
 
 /// A message to store; the store gives it its id.

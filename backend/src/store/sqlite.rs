@@ -10,8 +10,8 @@ use super::{Appended, Draft, StoreError, Stored};
 /// The schema, one script per version; a database at version `n` gets
 /// every script after the `n`th, in one transaction each.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_messages.sql"),
-    include_str!("../../migrations/0002_rooms.sql"),
+    include_str!("../../migrations/sqlite/0001_messages.sql"),
+    include_str!("../../migrations/sqlite/0002_rooms.sql"),
 ];
 
 /// History in one SQLite file, written ahead (WAL) and synced on every
@@ -445,27 +445,10 @@ mod tests {
         assert_eq!(bodies, ["a", "b", "c"]);
     }
 
-    #[test]
-    fn a_client_id_is_stored_once_even_within_one_batch() {
+    #[tokio::test]
+    async fn keeps_the_store_contract() {
         let (_dir, store) = temp_db();
-        let first = store
-            .append(vec![
-                draft("group", "hello", Some("c1")),
-                draft("group", "hello again", Some("c1")),
-            ])
-            .unwrap();
-        assert!(matches!(first[0], Appended::New(_)));
-        assert_eq!(first[1], Appended::Duplicate(first[0].stored().clone()));
-        let later = store
-            .append(vec![draft("group", "hello", Some("c1"))])
-            .unwrap();
-        assert_eq!(later[0], Appended::Duplicate(first[0].stored().clone()));
-        // The same client id in another room is another message.
-        let elsewhere = store
-            .append(vec![draft("user:1", "hello", Some("c1"))])
-            .unwrap();
-        assert!(matches!(elsewhere[0], Appended::New(_)));
-        assert_eq!(store.latest_id("group").unwrap(), 1);
+        crate::store::contract::check(&OffThread::new(store)).await;
     }
 
     #[tokio::test]
@@ -478,25 +461,6 @@ mod tests {
     async fn keeps_rooms_memberships_and_names() {
         let (_dir, store) = temp_db();
         crate::store::directory::check_directory(&OffThread::new(store)).await;
-    }
-
-    #[test]
-    fn pages_before_and_after() {
-        let (_dir, store) = temp_db();
-        let drafts = (1..=10)
-            .map(|n| draft("group", &n.to_string(), None))
-            .collect();
-        store.append(drafts).unwrap();
-        let ids = |messages: Vec<Stored>| messages.into_iter().map(|s| s.id).collect::<Vec<_>>();
-        assert_eq!(ids(store.before("group", None, 3).unwrap()), [8, 9, 10]);
-        assert_eq!(ids(store.before("group", Some(8), 3).unwrap()), [5, 6, 7]);
-        assert_eq!(ids(store.before("group", Some(2), 3).unwrap()), [1]);
-        assert_eq!(ids(store.after("group", 7, 100).unwrap()), [8, 9, 10]);
-        assert_eq!(
-            ids(store.after("group", 10, 100).unwrap()),
-            Vec::<u64>::new()
-        );
-        assert_eq!(store.latest_id("nobody").unwrap(), 0);
     }
 
     #[test]

@@ -1,0 +1,556 @@
+//! History in PostgreSQL, shared by every node of a cluster. PostgreSQL is
+//! the record and the ordering authority: a batch is appended by one call of
+//! the `chat_append` function in one transaction, which takes each room's
+//! next ids under the room's counter lock and announces every new message
+//! with `NOTIFY`, so notifications arrive in commit order, which is id order.
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use super::directory::{Created, Directory, Membership};
+use super::{Appended, Draft, Store, StoreError, Stored};
+
+/// The schema, one script per version; a database at version `n` gets
+/// every script after the `n`th, in one transaction each.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+
+/// The channel on which `chat_append` announces new messages, as `<id> <room>`.
+pub const CHANNEL: &str = "chat_messages";
+
+/// Connections a node keeps open: its appends run one batch at a time, the
+/// rest are reads.
+const POOL_SIZE: usize = 8;
+
+/// The advisory lock nodes take to migrate one at a time ("chat" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6368_6174;
+
+/// The advisory lock under which rooms are counted and created.
+const ROOMS_LOCK: i64 = 0x6368_6175;
+
+/// Messages in a PostgreSQL database, through a pool of connections.
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: Pool,
+    config: tokio_postgres::Config,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/database`) and brings
+    /// the schema up to date; nodes starting together migrate one at a time.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(failed)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(failed)?;
+        let store = Self { pool, config };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The connection settings, for a node's own listening connection.
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(failed)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(classify)?;
+        transaction
+            .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL)")
+            .await
+            .map_err(classify)?;
+        let version: Option<i32> = transaction
+            .query_opt("SELECT version FROM schema_version", &[])
+            .await
+            .map_err(classify)?
+            .map(|row| row.get(0));
+        let version = usize::try_from(version.unwrap_or(0)).unwrap_or(0);
+        for script in MIGRATIONS.iter().skip(version) {
+            transaction.batch_execute(script).await.map_err(classify)?;
+        }
+        let latest = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+        transaction
+            .execute("DELETE FROM schema_version", &[])
+            .await
+            .map_err(classify)?;
+        transaction
+            .execute("INSERT INTO schema_version VALUES ($1)", &[&latest])
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
+        let column =
+            |field: fn(&Draft) -> Option<String>| drafts.iter().map(field).collect::<Vec<_>>();
+        let rooms = column(|d| Some(d.room.clone()));
+        let authors = column(|d| Some(d.author.clone()));
+        let bodies = column(|d| Some(d.body.clone()));
+        let extras = column(|d| d.extra.clone());
+        let client_ids = column(|d| d.client_id.clone());
+        let sent_ats: Vec<i64> = drafts.iter().map(|d| to_sql(d.sent_at)).collect();
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        let rows = transaction
+            .query(
+                "SELECT n, given_id, duplicate, was_author, was_body, was_extra, was_sent_at
+                 FROM chat_append($1, $2, $3, $4, $5, $6)",
+                &[&rooms, &authors, &bodies, &extras, &client_ids, &sent_ats],
+            )
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)?;
+        if rows.len() != drafts.len() {
+            return Err(StoreError::Failed(
+                format!("stored {} of {} drafts", rows.len(), drafts.len()).into(),
+            ));
+        }
+        let appended = drafts
+            .into_iter()
+            .zip(rows)
+            .map(|(draft, row)| {
+                let id = from_sql(row.get(1));
+                if row.get::<_, bool>(2) {
+                    Appended::Duplicate(Stored {
+                        id,
+                        draft: Draft {
+                            author: row.get(3),
+                            body: row.get(4),
+                            extra: row.get(5),
+                            sent_at: from_sql(row.get(6)),
+                            ..draft
+                        },
+                    })
+                } else {
+                    Appended::New(Stored { id, draft })
+                }
+            })
+            .collect();
+        Ok(appended)
+    }
+
+    async fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, author, body, extra, client_id, sent_at, room FROM messages
+                 WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
+                &[&room, &to_sql(after), &to_sql(limit as u64)],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(rows.iter().map(read).collect())
+    }
+
+    async fn before(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let client = self.client().await?;
+        let before = before.map_or(i64::MAX, to_sql);
+        let rows = client
+            .query(
+                "SELECT id, author, body, extra, client_id, sent_at, room FROM messages
+                 WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                &[&room, &before, &to_sql(limit as u64)],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(rows.iter().rev().map(read).collect())
+    }
+
+    async fn latest_id(&self, room: &str) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT last_id FROM room_counters WHERE room = $1",
+                &[&room],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(row.map_or(0, |row| from_sql(row.get(0))))
+    }
+
+    async fn latest_ids(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT room, last_id FROM room_counters
+                 WHERE starts_with(room, $1) AND last_id > 0 ORDER BY room",
+                &[&prefix],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), from_sql(row.get(1))))
+            .collect())
+    }
+
+    async fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT m.id, m.author, m.body, m.extra, m.client_id, m.sent_at, m.room
+                 FROM room_counters AS c
+                 JOIN messages AS m ON m.room = c.room AND m.id = c.last_id
+                 WHERE starts_with(c.room, $1) AND m.author <> $2
+                 ORDER BY m.room",
+                &[&prefix, &author],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(rows.iter().map(read).collect())
+    }
+}
+
+#[async_trait]
+impl Directory for PostgresStore {
+    async fn create_room(
+        &self,
+        name: &str,
+        max_rooms: usize,
+        at: u64,
+    ) -> Result<Created, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        // Counted and created one at a time across nodes, so the limit holds.
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&ROOMS_LOCK])
+            .await
+            .map_err(classify)?;
+        let exists = transaction
+            .query_opt("SELECT 1 FROM rooms WHERE name = $1", &[&name])
+            .await
+            .map_err(classify)?
+            .is_some();
+        if exists {
+            return Ok(Created::Existing);
+        }
+        let count: i64 = transaction
+            .query_one("SELECT COUNT(*) FROM rooms", &[])
+            .await
+            .map_err(classify)?
+            .get(0);
+        if from_sql(count) >= max_rooms as u64 {
+            return Ok(Created::Full);
+        }
+        transaction
+            .execute(
+                "INSERT INTO rooms (name, created_at) VALUES ($1, $2)",
+                &[&name, &to_sql(at)],
+            )
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(Created::New)
+    }
+
+    async fn room_exists(&self, name: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT 1 FROM rooms WHERE name = $1", &[&name])
+            .await
+            .map_err(classify)?;
+        Ok(row.is_some())
+    }
+
+    async fn join_room(
+        &self,
+        user: &str,
+        room: &str,
+        max_rooms: usize,
+    ) -> Result<Membership, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        // One user's joins, one at a time, so the limit holds across nodes.
+        transaction
+            .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&user])
+            .await
+            .map_err(classify)?;
+        let member = transaction
+            .query_opt(
+                "SELECT last_read FROM memberships WHERE user_id = $1 AND room = $2",
+                &[&user, &room],
+            )
+            .await
+            .map_err(classify)?;
+        if let Some(row) = member {
+            return Ok(Membership::Member {
+                last_read: from_sql(row.get(0)),
+            });
+        }
+        let count: i64 = transaction
+            .query_one(
+                "SELECT COUNT(*) FROM memberships WHERE user_id = $1",
+                &[&user],
+            )
+            .await
+            .map_err(classify)?
+            .get(0);
+        if from_sql(count) >= max_rooms as u64 {
+            return Ok(Membership::Full);
+        }
+        transaction
+            .execute(
+                "INSERT INTO memberships (user_id, room) VALUES ($1, $2)",
+                &[&user, &room],
+            )
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(Membership::Member { last_read: 0 })
+    }
+
+    async fn leave_room(&self, user: &str, room: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM memberships WHERE user_id = $1 AND room = $2",
+                &[&user, &room],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn memberships(&self, user: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT room, last_read FROM memberships WHERE user_id = $1 ORDER BY room",
+                &[&user],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), from_sql(row.get(1))))
+            .collect())
+    }
+
+    async fn mark_read(&self, user: &str, room: &str, id: u64) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE memberships SET last_read = GREATEST(last_read, $3)
+                 WHERE user_id = $1 AND room = $2",
+                &[&user, &room, &to_sql(id)],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(changed > 0)
+    }
+
+    async fn name(&self, user: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT name FROM profiles WHERE user_id = $1", &[&user])
+            .await
+            .map_err(classify)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO profiles (user_id, name) VALUES ($1, $2)
+                 ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name",
+                &[&user, &name],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// A message row: id, author, body, extra, client_id, sent_at, room.
+fn read(row: &Row) -> Stored {
+    Stored {
+        id: from_sql(row.get(0)),
+        draft: Draft {
+            room: row.get(6),
+            author: row.get(1),
+            body: row.get(2),
+            extra: row.get(3),
+            client_id: row.get(4),
+            sent_at: from_sql(row.get(5)),
+        },
+    }
+}
+
+/// PostgreSQL has no unsigned integers; ids, times and limits fit in `i64`.
+fn to_sql(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn from_sql(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn failed(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Failed(error.into())
+}
+
+/// Sorts PostgreSQL's errors into what an operator can act on.
+fn classify(error: tokio_postgres::Error) -> StoreError {
+    match error.code() {
+        Some(code) if *code == SqlState::DISK_FULL || *code == SqlState::PROGRAM_LIMIT_EXCEEDED => {
+            StoreError::Full(error.into())
+        }
+        Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => {
+            StoreError::ReadOnly(error.into())
+        }
+        _ => StoreError::Failed(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database in the throwaway cluster `cargo xtask test` starts
+    /// (its URL in `CHAT_TEST_POSTGRES`).
+    async fn fresh() -> PostgresStore {
+        let base = std::env::var("CHAT_TEST_POSTGRES").expect(
+            "CHAT_TEST_POSTGRES is not set: run the tests with `cargo xtask test`, \
+             which starts a throwaway PostgreSQL, or point it at one",
+        );
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        let name = format!("chat_test_{}", u64::from_le_bytes(bytes));
+        let (client, connection) = tokio_postgres::connect(&base, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let mut config: tokio_postgres::Config = base.parse().unwrap();
+        config.dbname(&name);
+        let url = format!(
+            "postgres://{}@{}:{}/{name}",
+            config.get_user().unwrap_or("postgres"),
+            "127.0.0.1",
+            config.get_ports().first().copied().unwrap_or(5432)
+        );
+        PostgresStore::connect(&url).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn keeps_the_store_contract() {
+        crate::store::contract::check(&fresh().await).await;
+    }
+
+    #[tokio::test]
+    async fn finds_the_conversations_left_unanswered() {
+        crate::store::check_unanswered(&fresh().await).await;
+    }
+
+    #[tokio::test]
+    async fn keeps_rooms_memberships_and_names() {
+        crate::store::directory::check_directory(&fresh().await).await;
+    }
+
+    #[tokio::test]
+    async fn nodes_appending_at_once_keep_ids_dense_and_resends_single() {
+        // Two nodes (two pools on one database) append to the same rooms at
+        // once, each batch in another room order, with resends that race.
+        let one = fresh().await;
+        let url = format!(
+            "postgres://postgres@127.0.0.1:{}/{}",
+            one.config.get_ports()[0],
+            one.config.get_dbname().unwrap()
+        );
+        let two = PostgresStore::connect(&url).await.unwrap();
+        let draft = |room: &str, n: usize, client_id: Option<String>| Draft {
+            room: room.to_owned(),
+            author: "ann".to_owned(),
+            body: n.to_string(),
+            extra: None,
+            client_id,
+            sent_at: 1,
+        };
+        let batches = |node: usize| {
+            (0..40)
+                .map(move |batch| {
+                    let rooms = if (batch + node).is_multiple_of(2) {
+                        ["group", "group:dev"]
+                    } else {
+                        ["group:dev", "group"]
+                    };
+                    rooms
+                        .iter()
+                        .enumerate()
+                        .map(|(i, room)| {
+                            // Every 4th message is sent by both nodes (a resend racing itself).
+                            let shared = batch.is_multiple_of(4);
+                            let client_id = if shared {
+                                format!("{room}-{batch}")
+                            } else {
+                                format!("{node}-{room}-{batch}-{i}")
+                            };
+                            draft(room, batch, Some(client_id))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
+        async fn run(store: &PostgresStore, batches: Vec<Vec<Draft>>) -> usize {
+            let mut new = 0;
+            for batch in batches {
+                let appended = store.append(batch).await.unwrap();
+                new += appended
+                    .iter()
+                    .filter(|a| matches!(a, Appended::New(_)))
+                    .count();
+            }
+            new
+        }
+        let (a, b) = tokio::join!(run(&one, batches(0)), run(&two, batches(1)));
+        // 40 batches of 2 per node; the shared quarter stored once.
+        assert_eq!(a + b, 2 * 80 - 20);
+        for room in ["group", "group:dev"] {
+            let all = one.after(room, 0, 1000).await.unwrap();
+            let ids: Vec<u64> = all.iter().map(|s| s.id).collect();
+            assert_eq!(
+                ids,
+                (1..=ids.len() as u64).collect::<Vec<_>>(),
+                "dense in {room}"
+            );
+            assert_eq!(ids.len(), 70);
+            assert_eq!(one.latest_id(room).await.unwrap(), 70);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_node_finds_the_schema_in_place() {
+        let store = fresh().await;
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        crate::store::contract::check(&store).await;
+    }
+}
