@@ -10,6 +10,7 @@ mod identify;
 mod people;
 mod private;
 mod profile;
+mod publisher;
 mod refusal;
 mod rooms;
 mod sequencer;
@@ -151,7 +152,7 @@ pub(crate) async fn layer(
     };
     let (layer, io) = builder.build_layer();
     let _ = hub.io.set(io.clone());
-    let context = sequencer::Context {
+    let context = publisher::Context {
         io: io.clone(),
         history: hub.history.clone(),
         store: settings.store.clone(),

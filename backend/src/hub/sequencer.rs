@@ -7,25 +7,22 @@
 //! only then joins the broadcast room, so it never sees a gap, a duplicate,
 //! or a live message before older ones.
 //!
-//! The sequencer only orders, stores and publishes: history is read through
-//! [`History`], and each published message goes out to be answered
+//! The sequencer only orders and stores: the [`publisher`](super::publisher)
+//! sends out what is stored (with a shared store, what every node stored),
+//! and each new message goes out to be answered
 //! ([`answers`](super::answers)); the bot's replies come back here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
-use shared::{
-    ChatMessage, ClientMessageId, MessageBody, RoomName, SendOutcome, Timestamp, UserName,
-};
-use socketioxide::SocketIo;
+use shared::{ClientMessageId, MessageBody, RoomName, Timestamp, UserName};
 use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
 use super::conversation::{GROUP, room_key};
-use super::history::{Extra, History, chat_message, now};
-use super::refusal::{self, Refusal};
+use super::history::{Extra, now};
+use super::publisher::{self, Context, Sender, Step};
 use crate::metrics::Metrics;
 use crate::store::{Appended, Draft, Store, StoreError};
 
@@ -91,17 +88,6 @@ pub(crate) struct Overloaded(pub(crate) AckSender);
 /// The receiving end, until [`start`] gets the Socket.IO handle.
 pub(crate) struct Pending {
     jobs: mpsc::Receiver<Job>,
-}
-
-/// What the sequencer works with.
-pub(crate) struct Context {
-    pub(crate) io: SocketIo,
-    pub(crate) history: History,
-    pub(crate) store: Arc<dyn Store>,
-    /// Where each new message goes, for the bot to answer
-    /// ([`answers`](super::answers)).
-    pub(crate) published: mpsc::UnboundedSender<ChatMessage>,
-    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// A handle that does not keep the sequencer alive, for the bot's answers.
@@ -186,33 +172,21 @@ impl Sequencer {
     }
 }
 
-/// What the storing stage hands the publishing stage, in order.
-enum Step {
-    /// Write jobs and what became of them in the store.
-    Stored {
-        writes: Vec<Job>,
-        result: Result<Vec<Appended>, StoreError>,
-    },
-    /// A socket to bring up to date and add to the room.
-    Join {
-        socket: SocketRef,
-        room: RoomName,
-        last_id: Option<u64>,
-    },
-}
-
 /// Batches the publishing stage may be behind the storing stage.
 const STAGE_DEPTH: usize = 4;
 
 /// Runs the sequencer until every [`Sequencer`] handle is gone: one task
-/// stores batches, another publishes them in the same order, so the disk
-/// sync of one batch overlaps the broadcasts of the one before.
+/// stores batches, the [`publisher`] sends them out in the same order, so
+/// the disk sync of one batch overlaps the broadcasts of the one before.
 pub(crate) fn start(pending: Pending, context: Context) {
     let Pending { mut jobs } = pending;
     let context = Arc::new(context);
-    let (steps, mut stored) = mpsc::channel::<Step>(STAGE_DEPTH);
+    let (steps, stored) = mpsc::channel::<Step>(STAGE_DEPTH);
     let store = context.store.clone();
     let metrics = context.metrics.clone();
+    // Listening starts before the latest ids are read, so nothing stored
+    // by another node in between is missed.
+    let feed = store.feed();
     let (started, start_at) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         // Read before anything new is stored: everything up to here is published.
@@ -255,27 +229,10 @@ pub(crate) fn start(pending: Pending, context: Context) {
     tokio::spawn(async move {
         // Joining sockets get history up to what was published, never beyond:
         // later messages reach them live.
-        let Ok(mut published) = start_at.await else {
+        let Ok(published) = start_at.await else {
             return;
         };
-        while let Some(step) = stored.recv().await {
-            match step {
-                Step::Stored { writes, result } => {
-                    for (room, last) in publish(&context, writes, result).await {
-                        let latest = published.entry(room).or_default();
-                        *latest = (*latest).max(last);
-                    }
-                }
-                Step::Join {
-                    socket,
-                    room,
-                    last_id,
-                } => {
-                    let latest = published.get(&room_key(&room)).copied().unwrap_or(0);
-                    join(&context, &socket, room, last_id, latest).await;
-                }
-            }
-        }
+        publisher::run(context, stored, feed, published).await;
     });
 }
 
@@ -317,65 +274,46 @@ async fn save(store: &Arc<dyn Store>, writes: Vec<Job>, metrics: &Metrics) -> Op
     let (count, started) = (drafts.len(), std::time::Instant::now());
     let result = store.append(drafts).await;
     metrics.appended(count, started.elapsed());
-    Some(Step::Stored { writes, result })
+    Some(outcome(writes, result))
 }
 
-/// Broadcasts and acks stored writes in order, or refuses them all when
-/// they could not be stored. Returns the last id published in each room
-/// (by its store key).
-async fn publish(
-    context: &Context,
-    writes: Vec<Job>,
-    result: Result<Vec<Appended>, StoreError>,
-) -> HashMap<String, u64> {
-    let mut stored = match result {
-        Ok(stored) => stored.into_iter(),
+/// What the publishing stage is to do with `writes`, stored as `result`.
+fn outcome(writes: Vec<Job>, result: Result<Vec<Appended>, StoreError>) -> Step {
+    let mut replies = 0;
+    let senders = writes.into_iter().filter_map(|job| match job {
+        Job::User { socket, ack, .. } => Some(Sender { socket, ack }),
+        Job::Bot { replies: lines, .. } => {
+            replies += lines.len();
+            None
+        }
+        Job::Join { .. } => None,
+    });
+    let appended = match result {
+        Ok(appended) => appended,
         Err(error) => {
-            tracing::error!(%error, "cannot store messages; senders are told");
-            for job in writes {
-                match job {
-                    Job::User { socket, ack, .. } => {
-                        refusal::refuse(&socket, &Refusal::Unavailable, ack, &context.metrics);
-                    }
-                    Job::Bot { replies, .. } => {
-                        tracing::warn!(count = replies.len(), "bot replies not stored, not sent");
-                    }
-                    Job::Join { .. } => {}
-                }
+            let senders = senders.collect();
+            if replies > 0 {
+                tracing::warn!(count = replies, "bot replies not stored, not sent");
             }
-            return HashMap::new();
+            return Step::Failed { senders, error };
         }
     };
-    let mut last = HashMap::new();
-    for job in writes {
-        match job {
-            Job::User { ack, .. } => {
-                let Some(appended) = stored.next() else { break };
-                let message = chat_message(appended.stored());
-                if let Appended::New(stored) = appended {
-                    context.metrics.accepted();
-                    broadcast(&context.io, &stored.draft.room, NEW_MESSAGE, &message).await;
-                    last.insert(stored.draft.room.clone(), message.id.0);
-                    // Only fails when nobody answers any more: the server is stopping.
-                    let _ = context.published.send(message.clone());
-                }
-                // A resend of a stored message is acknowledged again, not shown again.
-                if let Err(error) = ack.send(&SendOutcome::Accepted { id: message.id }) {
-                    tracing::debug!(%error, "cannot send ack");
-                }
-            }
-            Job::Bot { replies, .. } => {
-                for appended in stored.by_ref().take(replies.len()) {
-                    let stored = appended.stored();
-                    let message = chat_message(stored);
-                    broadcast(&context.io, &stored.draft.room, BOT_MESSAGE, &message).await;
-                    last.insert(stored.draft.room.clone(), message.id.0);
-                }
-            }
-            Job::Join { .. } => {}
+    // The drafts are in job order, one per user job, one per bot reply.
+    let mut acks = Vec::new();
+    let mut new = Vec::new();
+    let mut senders = senders;
+    for appended in appended {
+        let stored = appended.stored();
+        if stored.draft.author != shared::BOT_NAME
+            && let Some(sender) = senders.next()
+        {
+            acks.push((sender, stored.draft.room.clone(), stored.id));
+        }
+        if let Appended::New(stored) = appended {
+            new.push(stored);
         }
     }
-    last
+    Step::Stored { acks, new }
 }
 
 /// The drafts a write job stores: one per message.
@@ -413,41 +351,6 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
             })
             .collect(),
         Job::Join { .. } => Vec::new(),
-    }
-}
-
-/// Sends `socket` the messages of `room` it missed, then adds it to the room.
-async fn join(
-    context: &Context,
-    socket: &SocketRef,
-    room: RoomName,
-    last_id: Option<u64>,
-    published: u64,
-) {
-    let key = room_key(&room);
-    let history = context.history.missed(room, last_id, published).await;
-    let sent = match history {
-        Ok(history) => {
-            context.metrics.caught_up(history.messages.len());
-            socket.emit(HISTORY, &history).map_err(|e| e.to_string())
-        }
-        Err(error) => Err(error.to_string()),
-    };
-    match sent {
-        Ok(()) => socket.join(key),
-        Err(error) => {
-            // Joining without its history would leave a hole; the client
-            // reconnects and asks again.
-            tracing::warn!(sid = %socket.id, %error, "cannot send history; disconnecting");
-            let _ = socket.clone().disconnect();
-        }
-    }
-}
-
-async fn broadcast(io: &SocketIo, key: &str, event: &'static str, message: &ChatMessage) {
-    if let Err(error) = io.to(key.to_owned()).emit(event, message).await {
-        // Some sockets could not take it (closed, or too far behind); the rest did.
-        tracing::warn!(%error, event, id = message.id.0, "broadcast incomplete");
     }
 }
 

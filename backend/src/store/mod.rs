@@ -7,6 +7,7 @@ mod blocking;
 #[cfg(test)]
 mod contract;
 mod directory;
+mod feed;
 mod memory;
 mod postgres;
 mod sqlite;
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 pub use blocking::{BlockingDirectory, BlockingStore, OffThread};
 pub use directory::{Created, Directory, Membership};
+pub use feed::Notice;
 pub use memory::MemoryStore;
 pub use postgres::{CHANNEL, PostgresStore};
 pub use sqlite::SqliteStore;
@@ -116,6 +118,12 @@ pub trait Store: Directory + std::fmt::Debug + Send + Sync + 'static {
     /// where that message is not by `author`, ordered by room: the private
     /// conversations the bot has yet to answer.
     async fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError>;
+
+    /// What every node stores, as it is committed, for a store that
+    /// several nodes share; `None` when this node is the only writer.
+    fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
+        None
+    }
 }
 
 /// What every [`Store`] must do about [`Store::unanswered`], checked on each.

@@ -10,6 +10,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::directory::{Created, Directory, Membership};
+use super::feed::{self, Notice};
 use super::{Appended, Draft, Store, StoreError, Stored};
 
 /// The schema, one script per version; a database at version `n` gets
@@ -55,11 +56,6 @@ impl PostgresStore {
         let store = Self { pool, config };
         store.migrate().await?;
         Ok(store)
-    }
-
-    /// The connection settings, for a node's own listening connection.
-    pub fn config(&self) -> &tokio_postgres::Config {
-        &self.config
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -224,6 +220,10 @@ impl Store for PostgresStore {
             .await
             .map_err(classify)?;
         Ok(rows.iter().map(read).collect())
+    }
+
+    fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
+        Some(feed::listen(self.config.clone(), CHANNEL))
     }
 }
 

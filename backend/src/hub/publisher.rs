@@ -1,0 +1,310 @@
+//! The publishing stage of the group rooms: sends this node's sockets every
+//! stored message, in id order per room, whichever node stored it, then
+//! acks the senders; and brings joining sockets up to date before they
+//! hear the room live, so they never see a gap, a duplicate, or a live
+//! message before older ones.
+//!
+//! Each room has a mark, the last id sent out. Messages this node stored
+//! arrive with their rows and go out at once when they follow the mark.
+//! With a shared store, the [`feed`](crate::store::Notice) says what other
+//! nodes stored; anything beyond the mark is read from the store, so a
+//! missed notification delays a message, never loses or reorders it. The
+//! feed is also read again every [`RESYNC_EVERY`], for the same reason.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
+use shared::{ChatMessage, RoomName, SendOutcome};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef};
+use tokio::sync::mpsc;
+
+use super::conversation::{GROUP, room_key};
+use super::history::{History, chat_message};
+use super::refusal::{self, Refusal};
+use crate::metrics::Metrics;
+use crate::store::{Notice, Store, StoreError, Stored};
+
+/// How often a node with a shared store reads every room's latest id, in
+/// case a notification was lost.
+const RESYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// Most messages read from the store at a time while catching up a room.
+const READ_PAGE: usize = 1000;
+
+/// What the publishing stage works with.
+pub(crate) struct Context {
+    pub(crate) io: SocketIo,
+    pub(crate) history: History,
+    pub(crate) store: Arc<dyn Store>,
+    /// Where each new message this node stored goes, for the bot to answer
+    /// ([`answers`](super::answers)).
+    pub(crate) published: mpsc::UnboundedSender<ChatMessage>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// A sender waiting for its message to be stored and sent out.
+pub(super) struct Sender {
+    pub(super) socket: SocketRef,
+    pub(super) ack: AckSender,
+}
+
+/// What the storing stage hands the publishing stage, in order.
+pub(super) enum Step {
+    /// A batch is stored: the senders with what became of their messages
+    /// (new or stored before, by the store key of its room), and every new
+    /// row of the batch (people's and the bot's), in order.
+    Stored {
+        acks: Vec<(Sender, String, u64)>,
+        new: Vec<Stored>,
+    },
+    /// A batch could not be stored: its senders are told.
+    Failed {
+        senders: Vec<Sender>,
+        error: StoreError,
+    },
+    /// A socket to bring up to date and add to the room.
+    Join {
+        socket: SocketRef,
+        room: RoomName,
+        last_id: Option<u64>,
+    },
+}
+
+/// Runs the stage until the storing stage ends: `published` holds each
+/// room's latest id at start (everything up to it counts as sent out), and
+/// `feed` what other nodes store, when the store is shared.
+pub(super) async fn run(
+    context: Arc<Context>,
+    mut steps: mpsc::Receiver<Step>,
+    mut feed: Option<mpsc::Receiver<Notice>>,
+    published: HashMap<String, u64>,
+) {
+    let mut publisher = Publisher {
+        context,
+        published,
+        waiting: HashMap::new(),
+    };
+    let mut resync = tokio::time::interval(RESYNC_EVERY);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            step = steps.recv() => match step {
+                Some(step) => publisher.step(step).await,
+                None => return,
+            },
+            Some(notice) = next(&mut feed) => publisher.notice(notice).await,
+            _ = resync.tick(), if feed.is_some() => publisher.notice(Notice::Resync).await,
+        }
+    }
+}
+
+/// The feed's next notice; never, without a feed (or once it has ended).
+async fn next(feed: &mut Option<mpsc::Receiver<Notice>>) -> Option<Notice> {
+    match feed {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Publisher {
+    context: Arc<Context>,
+    /// The last id sent out in each room, by store key.
+    published: HashMap<String, u64>,
+    /// Acks to send once their message is sent out, by room and id.
+    waiting: HashMap<String, BTreeMap<u64, Vec<AckSender>>>,
+}
+
+impl Publisher {
+    async fn step(&mut self, step: Step) {
+        match step {
+            Step::Stored { acks, new } => self.stored(acks, new).await,
+            Step::Failed { senders, error } => {
+                tracing::error!(%error, "cannot store messages; senders are told");
+                for Sender { socket, ack } in senders {
+                    refusal::refuse(&socket, &Refusal::Unavailable, ack, &self.context.metrics);
+                }
+            }
+            Step::Join {
+                socket,
+                room,
+                last_id,
+            } => {
+                let published = self.published.get(&room_key(&room)).copied().unwrap_or(0);
+                join(&self.context, &socket, room, last_id, published).await;
+            }
+        }
+    }
+
+    async fn stored(&mut self, acks: Vec<(Sender, String, u64)>, new: Vec<Stored>) {
+        for (Sender { ack, .. }, room, id) in acks {
+            self.waiting
+                .entry(room)
+                .or_default()
+                .entry(id)
+                .or_default()
+                .push(ack);
+        }
+        let mut by_room: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
+        for stored in new {
+            let message = chat_message(&stored);
+            if !message.from_bot() {
+                self.context.metrics.accepted();
+                // Only fails when nobody answers any more: the server is stopping.
+                let _ = self.context.published.send(message);
+            }
+            by_room
+                .entry(stored.draft.room.clone())
+                .or_default()
+                .push(stored);
+        }
+        for (room, rows) in by_room {
+            let upto = rows.last().map_or(0, |row| row.id);
+            self.publish(&room, rows, upto).await;
+        }
+        // Resends of messages sent out already are acknowledged at once.
+        let rooms: Vec<String> = self.waiting.keys().cloned().collect();
+        for room in rooms {
+            self.release_acks(&room);
+        }
+    }
+
+    async fn notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Stored { room, id } if is_group(&room) => {
+                self.publish(&room, Vec::new(), id).await;
+            }
+            Notice::Stored { .. } => {}
+            Notice::Resync => match self.context.store.latest_ids(GROUP).await {
+                Ok(latest) => {
+                    for (room, id) in latest {
+                        self.publish(&room, Vec::new(), id).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read the rooms' latest ids"),
+            },
+        }
+    }
+
+    /// Sends out `room`'s messages up to id `upto`, from `known` rows where
+    /// they follow the mark, else read from the store; then the acks.
+    async fn publish(&mut self, room: &str, mut known: Vec<Stored>, upto: u64) {
+        let mut mark = self.published.get(room).copied().unwrap_or(0);
+        known.retain(|row| row.id > mark);
+        while mark < upto {
+            let follows = known
+                .iter()
+                .enumerate()
+                .all(|(i, row)| row.id == mark + 1 + i as u64);
+            let rows = if follows && !known.is_empty() {
+                std::mem::take(&mut known)
+            } else {
+                let limit = usize::try_from(upto - mark).map_or(READ_PAGE, |n| n.min(READ_PAGE));
+                match self.context.store.after(room, mark, limit).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        // Read again at the next notice or resync.
+                        tracing::warn!(%error, room, "cannot read messages to send out");
+                        break;
+                    }
+                }
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let message = chat_message(row);
+                let event = if message.from_bot() {
+                    BOT_MESSAGE
+                } else {
+                    NEW_MESSAGE
+                };
+                broadcast(&self.context.io, room, event, &message).await;
+                mark = row.id;
+            }
+            known.retain(|row| row.id > mark);
+        }
+        self.published.insert(room.to_owned(), mark);
+        self.release_acks(room);
+    }
+
+    /// Acks every sender in `room` whose message is sent out.
+    fn release_acks(&mut self, room: &str) {
+        let mark = self.published.get(room).copied().unwrap_or(0);
+        let Some(waiting) = self.waiting.get_mut(room) else {
+            return;
+        };
+        let later = waiting.split_off(&(mark + 1));
+        for (id, acks) in std::mem::replace(waiting, later) {
+            for ack in acks {
+                let outcome = SendOutcome::Accepted {
+                    id: shared::MessageId(id),
+                };
+                if let Err(error) = ack.send(&outcome) {
+                    tracing::debug!(%error, "cannot send ack");
+                }
+            }
+        }
+        if waiting.is_empty() {
+            self.waiting.remove(room);
+        }
+    }
+}
+
+/// Whether a store key is a group room's.
+fn is_group(key: &str) -> bool {
+    key == GROUP
+        || key
+            .strip_prefix(GROUP)
+            .is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// Sends `socket` the messages of `room` it missed, then adds it to the room.
+async fn join(
+    context: &Context,
+    socket: &SocketRef,
+    room: RoomName,
+    last_id: Option<u64>,
+    published: u64,
+) {
+    let key = room_key(&room);
+    let history = context.history.missed(room, last_id, published).await;
+    let sent = match history {
+        Ok(history) => {
+            context.metrics.caught_up(history.messages.len());
+            socket.emit(HISTORY, &history).map_err(|e| e.to_string())
+        }
+        Err(error) => Err(error.to_string()),
+    };
+    match sent {
+        Ok(()) => socket.join(key),
+        Err(error) => {
+            // Joining without its history would leave a hole; the client
+            // reconnects and asks again.
+            tracing::warn!(sid = %socket.id, %error, "cannot send history; disconnecting");
+            let _ = socket.clone().disconnect();
+        }
+    }
+}
+
+async fn broadcast(io: &SocketIo, key: &str, event: &'static str, message: &ChatMessage) {
+    if let Err(error) = io.to(key.to_owned()).emit(event, message).await {
+        // Some sockets could not take it (closed, or too far behind); the rest did.
+        tracing::warn!(%error, event, id = message.id.0, "broadcast incomplete");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_group_rooms_from_the_rest() {
+        assert!(is_group("group"));
+        assert!(is_group("group:dev"));
+        assert!(!is_group("groupie"));
+        assert!(!is_group("user:ann"));
+    }
+}
