@@ -1,6 +1,9 @@
 //! The real server on port 0, and a client for it: our own native Socket.IO
 //! client, reading only the events a test asks for.
 
+#[allow(dead_code, reason = "not every test file needs it")]
+pub mod postgres;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +64,25 @@ impl TestClient {
     #[allow(dead_code, reason = "not every test file needs it")]
     pub fn emit(&self, event: &str, arg: Value) {
         self.0.emit(event, vec![arg]);
+    }
+
+    /// The name and first argument of the next event named one of `names`,
+    /// skipping others; panics after a while.
+    #[allow(dead_code, reason = "not every test file needs it")]
+    pub async fn next_of<'a>(&mut self, names: &[&'a str]) -> (&'a str, Value) {
+        let wanted = async {
+            loop {
+                if let ClientEvent::Event { name, args, .. } =
+                    self.0.next_event().await.expect("client alive")
+                    && let Some(&wanted) = names.iter().find(|&&n| n == name)
+                {
+                    return (wanted, args.into_iter().next().unwrap_or(Value::Null));
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, wanted)
+            .await
+            .unwrap_or_else(|_| panic!("none of {names:?} within {PATIENCE:?}"))
     }
 
     /// The first argument of the next event named `name`, skipping others;
