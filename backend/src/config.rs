@@ -37,8 +37,9 @@ pub struct Config {
     /// per line. Default text; colours only on a terminal.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// This node's name in `/metrics` (`chat_node_info`), to tell nodes
-    /// apart. Default: made up at start.
+    /// This node's name in `/metrics` (`chat_node_info`) and in the
+    /// database's notifications, to tell nodes apart; no spaces. Default:
+    /// made up at start.
     #[arg(long, env = "NODE_ID")]
     pub node_id: Option<String>,
     /// Port to listen on. Default 3000; 0 picks a free port (printed at start).
@@ -264,6 +265,7 @@ impl Config {
         // Private conversations and the token secret: for the server's eyes only.
         private(&self.data_dir);
         let secret = load_or_create_secret(&self.data_dir.join("secret"))?;
+        let node_id = self.node_id.clone().unwrap_or_else(random_node_id);
         let store: Arc<dyn Store> = match self.store {
             StoreKind::Sqlite => {
                 let limit = (self.store_max_kib > 0).then(|| self.store_max_kib * 1024);
@@ -282,7 +284,7 @@ impl Config {
                     .database_url
                     .as_deref()
                     .ok_or(SetupError::NoDatabaseUrl)?;
-                Arc::new(PostgresStore::connect(url).await?)
+                Arc::new(PostgresStore::connect(url, &node_id).await?)
             }
             StoreKind::Memory => Arc::new(OffThread::new(MemoryStore::default())),
         };
@@ -315,7 +317,7 @@ impl Config {
             trust_client_ids: self.insecure_trust_client_ids,
             botmaster_replies: self.botmaster_replies,
             store,
-            node_id: self.node_id.unwrap_or_else(random_node_id),
+            node_id,
         })
     }
 }

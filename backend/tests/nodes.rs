@@ -7,11 +7,15 @@ mod support;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chat_server::Settings;
 use chat_server::bot::{BotError, BotReply, ChatBot, Speaker};
+use chat_server::identity::{Signer, UserId};
 use chat_server::store::PostgresStore;
+use chat_server::{ReplyShape, Settings};
+use protocol::ClientConfig;
 use serde_json::{Value, json};
-use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
+use shared::events::{
+    BOT_HISTORY, BOT_MESSAGE, BOTMASTER_ECHO, BOTMASTER_MESSAGE, HISTORY, NEW_MESSAGE,
+};
 use support::{TestClient, TestServer, start};
 
 /// Echoes every message.
@@ -24,13 +28,26 @@ impl ChatBot for EchoBot {
     }
 }
 
-async fn node(url: &str) -> TestServer {
-    let store = PostgresStore::connect(url).await.unwrap();
+/// A node on the database at `url`, named `id`, checking tokens with `signer`.
+async fn node(url: &str, id: &str, signer: &Signer) -> TestServer {
+    let store = PostgresStore::connect(url, id).await.unwrap();
     let settings = Settings {
         store: Arc::new(store),
+        node_id: id.to_owned(),
+        signer: signer.clone(),
+        botmaster_replies: ReplyShape::Object,
         ..Settings::default()
     };
     start(Arc::new(EchoBot), settings).await
+}
+
+/// Two nodes on a fresh database, with one token secret.
+async fn cluster() -> (TestServer, TestServer, Signer) {
+    let url = support::postgres::fresh_database().await;
+    let signer = Settings::default().signer;
+    let one = node(&url, "one", &signer).await;
+    let two = node(&url, "two", &signer).await;
+    (one, two, signer)
 }
 
 /// The next `count` group messages (people's and the bot's) `client` gets,
@@ -50,8 +67,7 @@ async fn messages(client: &mut TestClient, count: usize) -> Vec<(u64, String, St
 
 #[tokio::test]
 async fn a_message_said_on_one_node_reaches_the_other_in_one_order() {
-    let url = support::postgres::fresh_database().await;
-    let (one, two) = (node(&url).await, node(&url).await);
+    let (one, two, _) = cluster().await;
     let mut ann = TestClient::connect(&one).await;
     let mut bob = TestClient::connect(&two).await;
     ann.next(HISTORY).await;
@@ -96,4 +112,70 @@ async fn a_message_said_on_one_node_reaches_the_other_in_one_order() {
         .map(|m| m["id"].as_u64().unwrap())
         .collect();
     assert_eq!(replayed, ids);
+}
+
+#[tokio::test]
+async fn a_users_tabs_on_two_nodes_both_get_every_answer_once() {
+    let (one, two, signer) = cluster().await;
+    let token = signer.issue(&UserId::parse("ann").unwrap());
+    let tab = |server| {
+        let config = ClientConfig {
+            auth: Some(json!({"token": token})),
+            ..ClientConfig::default()
+        };
+        TestClient::connect_with(server, config)
+    };
+    let mut here = tab(&one).await;
+    let mut there = tab(&two).await;
+    here.next(BOT_HISTORY).await;
+    there.next(BOT_HISTORY).await;
+
+    for n in 0..3 {
+        here.emit(
+            BOTMASTER_MESSAGE,
+            json!({"text": format!("question {n}"), "client_id": format!("c{n}")}),
+        );
+    }
+    // The other tab, on the other node, sees each question and each
+    // answer, in the conversation's one order.
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let (event, line) = there.next_of(&[BOTMASTER_ECHO, BOTMASTER_MESSAGE]).await;
+        let text = line["message"]["text"].as_str().unwrap().to_owned();
+        seen.push((line["id"].as_u64().unwrap(), event, text));
+    }
+    let ids: Vec<u64> = seen.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(ids, (1..=6).collect::<Vec<_>>());
+    let said = |event: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|(_, e, _)| *e == event)
+            .map(|(_, _, text)| text.clone())
+            .collect()
+    };
+    assert_eq!(
+        said(BOTMASTER_ECHO),
+        ["question 0", "question 1", "question 2"]
+    );
+    assert_eq!(
+        said(BOTMASTER_MESSAGE),
+        ["echo: question 0", "echo: question 1", "echo: question 2"]
+    );
+    // The tab that asked gets the answers, not its own words back.
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let (event, line) = here.next_of(&[BOTMASTER_ECHO, BOTMASTER_MESSAGE]).await;
+        assert_eq!(event, BOTMASTER_MESSAGE);
+        answers.push(line["message"]["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(answers, said(BOTMASTER_MESSAGE));
+    // Nothing else came: a marker through the group room arrives next.
+    here.emit(NEW_MESSAGE, json!({"user": "ann", "body": "marker"}));
+    let (event, _) = here
+        .next_of(&[BOTMASTER_ECHO, BOTMASTER_MESSAGE, NEW_MESSAGE])
+        .await;
+    assert_eq!(event, NEW_MESSAGE, "no answer or echo twice");
+    let (event, _) = there
+        .next_of(&[BOTMASTER_ECHO, BOTMASTER_MESSAGE, NEW_MESSAGE])
+        .await;
+    assert_eq!(event, NEW_MESSAGE, "no answer or echo twice");
 }

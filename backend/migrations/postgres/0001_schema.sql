@@ -55,9 +55,10 @@ CREATE TABLE memberships (
 -- stored before (a resend: the earlier message's fields are returned).
 -- Every room of the batch is locked first, in name order, so two batches
 -- never deadlock; each new message is announced on the channel
--- 'chat_messages' as '<id> <room>', delivered at commit, in commit order.
+-- 'chat_messages' as '<id> <node> <room>' (the node that stored it),
+-- delivered at commit, in commit order.
 CREATE FUNCTION chat_append(
-    rooms TEXT[], authors TEXT[], bodies TEXT[], extras TEXT[],
+    node TEXT, rooms TEXT[], authors TEXT[], bodies TEXT[], extras TEXT[],
     client_ids TEXT[], sent_ats BIGINT[]
 ) RETURNS TABLE (
     n INT, given_id BIGINT, duplicate BOOLEAN,
@@ -91,7 +92,7 @@ BEGIN
             RETURNING c.last_id INTO last;
         INSERT INTO messages (room, id, author, body, extra, client_id, sent_at)
             VALUES (r, last, authors[i], bodies[i], extras[i], client_ids[i], sent_ats[i]);
-        PERFORM pg_notify('chat_messages', last || ' ' || r);
+        PERFORM pg_notify('chat_messages', last || ' ' || node || ' ' || r);
         n := i; given_id := last; duplicate := false;
         was_author := NULL; was_body := NULL; was_extra := NULL; was_sent_at := NULL;
         RETURN NEXT;

@@ -9,6 +9,7 @@ mod history;
 mod identify;
 mod people;
 mod private;
+mod private_feed;
 mod profile;
 mod publisher;
 mod refusal;
@@ -77,6 +78,8 @@ struct Hub {
     dialects: Dialects,
     /// Where accepted messages go to be numbered and broadcast.
     sequencer: Sequencer,
+    /// Where stored lines of private conversations go to be sent out.
+    handoffs: tokio::sync::mpsc::UnboundedSender<publisher::Handoff>,
     /// Checks the session tokens that prove user ids.
     signer: Signer,
     /// Believe `botmasterUserId` without a token (Botmaster's original clients).
@@ -112,6 +115,7 @@ pub(crate) async fn layer(
     metrics: Arc<Metrics>,
 ) -> (SocketIoLayer, SocketIo) {
     let (sequencer, queue) = Sequencer::new();
+    let (handoffs, handed_off) = tokio::sync::mpsc::unbounded_channel();
     let questions = answers::start(
         &sequencer,
         bot.clone(),
@@ -124,6 +128,7 @@ pub(crate) async fn layer(
         history: History::new(settings.store.clone()),
         dialects: Dialects::new(settings.botmaster_replies),
         sequencer,
+        handoffs,
         signer: settings.signer.clone(),
         trust_client_ids: settings.trust_client_ids,
         bot: bot.clone(),
@@ -158,8 +163,10 @@ pub(crate) async fn layer(
         store: settings.store.clone(),
         published: questions.sender(),
         metrics,
+        dialects: hub.dialects.clone(),
+        node: settings.node_id.clone(),
     };
-    sequencer::start(queue, context);
+    sequencer::start(queue, context, handed_off);
     // Read now, before any socket can connect and ask something new.
     let left_over = private::left_unanswered(settings.store.as_ref()).await;
     let group_left_over = unanswered::group(settings.store.as_ref(), history::now()).await;

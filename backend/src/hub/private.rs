@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::events::{
-    BOT_HISTORY, BOT_STREAM, BOTMASTER_ECHO, BOTMASTER_MESSAGE, BOTMASTER_OWN_MESSAGE, CHAT_ERROR,
-};
+use shared::events::{BOT_HISTORY, BOT_STREAM, BOTMASTER_MESSAGE, CHAT_ERROR};
 use shared::{
     BotHistoryEntry, BotStreamDelta, BotmasterInput, BotmasterMessage, BotmasterUpdate, ChatError,
     ClientMessageId, MessageBody, MessageId, QuickReplyChoice, Recipient, SendOutcome,
@@ -27,11 +25,13 @@ use super::Hub;
 use super::conversation::{PRIVATE, private_key};
 use super::dialect::encode;
 use super::history::{RECENT, keep_latest_page, now};
+use super::private_feed::{self, Origin, STREAM_ID};
+use super::publisher::Handoff;
 use super::refusal::{Refusal, refuse};
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
-use crate::store::{Appended, Draft, Store, StoreError, Stored};
+use crate::store::{Appended, Draft, Store, StoreError};
 
 /// Joins `socket` to its user's room and listens for Botmaster messages.
 /// They are answered one after another, in the order the socket sent them,
@@ -181,42 +181,25 @@ async fn send_history(socket: SocketRef, hub: Hub, user: UserId) {
         return;
     };
     keep_latest_page(&mut lines);
-    let entries: Vec<BotHistoryEntry> = lines.iter().map(history_entry).collect();
+    let entries: Vec<BotHistoryEntry> = lines.iter().map(private_feed::entry).collect();
     if let Err(error) = socket.emit(BOT_HISTORY, &encode(&entries, hub.dialects.of(&user))) {
         tracing::debug!(%error, "cannot send a private conversation");
     }
 }
 
-fn history_entry(stored: &Stored) -> BotHistoryEntry {
-    let from_bot = stored.draft.author == shared::BOT_NAME;
-    let message = stored
-        .draft
-        .extra
-        .as_deref()
-        .and_then(|extra| serde_json::from_str(extra).ok())
-        .unwrap_or_else(|| BotmasterMessage {
-            text: stored.draft.body.clone(),
-            ..BotmasterMessage::default()
-        });
-    BotHistoryEntry {
-        id: stored.id,
-        from_bot,
-        message,
-        client_id: stored.draft.client_id.clone(),
-        timestamp: Some(stored.draft.sent_at),
-    }
-}
-
-/// Stores lines of `user`'s conversation, by the user or by the bot.
+/// Stores lines of `user`'s conversation, by the user or by the bot; the
+/// first completes the answer streamed as `stream`, if any.
 async fn store_lines(
     store: &Arc<dyn Store>,
     user: &UserId,
     lines: Vec<(bool, BotmasterMessage, Option<ClientMessageId>)>,
+    stream: Option<u64>,
 ) -> Result<Vec<Appended>, StoreError> {
     let sent_at = now().0;
     let drafts = lines
         .into_iter()
-        .map(|(from_bot, message, client_id)| Draft {
+        .enumerate()
+        .map(|(n, (from_bot, message, client_id))| Draft {
             room: private_key(user),
             author: if from_bot {
                 shared::BOT_NAME.to_owned()
@@ -224,12 +207,22 @@ async fn store_lines(
                 user.as_str().to_owned()
             },
             body: message.text.clone(),
-            extra: from_bot.then(|| serde_json::to_string(&message).unwrap_or_default()),
+            extra: from_bot.then(|| bot_extra(&message, stream.filter(|_| n == 0))),
             client_id: client_id.map(|id| id.as_str().to_owned()),
             sent_at,
         })
         .collect();
     store.append(drafts).await
+}
+
+/// What a bot line keeps besides its text: the whole message (quick replies,
+/// attachments) and the stream it completes.
+fn bot_extra(message: &BotmasterMessage, stream: Option<u64>) -> String {
+    let mut extra = serde_json::to_value(message).unwrap_or_default();
+    if let (Some(stream), Some(fields)) = (stream, extra.as_object_mut()) {
+        fields.insert(STREAM_ID.to_owned(), json!(stream));
+    }
+    extra.to_string()
 }
 
 /// Tells `to` (a room) that what was said could not be saved.
@@ -255,7 +248,7 @@ async fn record(
         ..BotmasterMessage::default()
     };
     let line = vec![(false, spoken, said.client_id.clone())];
-    let stored = match store_lines(&hub.store, user, line).await {
+    let stored = match store_lines(&hub.store, user, line, None).await {
         Ok(stored) => stored,
         Err(error) => {
             hub.metrics.refused(Refusal::Unavailable.reason());
@@ -266,33 +259,20 @@ async fn record(
             return None;
         }
     };
-    let appended = stored.first()?;
+    let appended = stored.into_iter().next()?;
     let id = MessageId(appended.stored().id);
     let _ = ack.send(&SendOutcome::Accepted { id });
-    if let Appended::Duplicate(_) = appended {
-        // Said before (a resend): already echoed and asked.
+    let Appended::New(stored) = appended else {
+        // Said before (a resend): already sent out and asked.
         return None;
-    }
+    };
     hub.metrics.accepted();
-    let mut echo = json!({
-        "sender": {"id": user.as_str()},
-        "message": {"text": said.text.as_str()},
-        "id": id.0,
-        "timestamp": appended.stored().draft.sent_at,
-    });
-    if let Some(client_id) = &said.client_id {
-        echo["client_id"] = json!(client_id.as_str());
-    }
-    // The user's other tabs show what was said; the sending tab already does.
-    // Ours read `usermessage`; Botmaster's clients, `own message`.
-    let others = || io.to(private_key(user)).except(sender);
-    let shape = hub.dialects.of(user);
-    if let Err(error) = others().emit(BOTMASTER_ECHO, &encode(&echo, shape)).await {
-        tracing::debug!(%error, "Botmaster echo incomplete");
-    }
-    if let Err(error) = others().emit(BOTMASTER_OWN_MESSAGE, &said.raw).await {
-        tracing::debug!(%error, "Botmaster own message incomplete");
-    }
+    // The user's other tabs show it, on every node; the sending tab already does.
+    let origin = Origin {
+        sender,
+        raw: said.raw,
+    };
+    let _ = hub.handoffs.send(Handoff::Said { stored, origin });
     Some(said.for_bot)
 }
 
@@ -375,7 +355,7 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
         .bot_answered(asked.elapsed(), crate::bot::failed(&replies));
     let messages: Vec<BotmasterMessage> = replies.iter().map(BotReply::to_botmaster).collect();
     let lines = messages.iter().map(|m| (true, m.clone(), None)).collect();
-    let stored = store_lines(&hub.store, user, lines).await;
+    let stored = store_lines(&hub.store, user, lines, streamed.then_some(stream)).await;
     if let Err(error) = stored {
         if streamed {
             // End the growing line, which would otherwise wait forever.
@@ -397,33 +377,10 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
         }
         return report_unsaved(io, private_key(user), &error).await;
     }
-    let ids = stored.map(|s| {
-        s.iter()
-            .map(|a| (a.stored().id, a.stored().draft.sent_at))
-            .collect::<Vec<_>>()
-    });
-    let ids = ids.unwrap_or_default();
-    for (n, message) in messages.into_iter().enumerate() {
-        let update = BotmasterUpdate {
-            recipient: Recipient {
-                id: user.as_str().to_owned(),
-            },
-            message,
-            // The first message completes what was streamed, replacing it.
-            stream_id: (streamed && n == 0).then_some(stream),
-            id: ids.get(n).map(|&(id, _)| id),
-            client_id: None,
-            timestamp: ids.get(n).map(|&(_, at)| at),
-        };
-        let update = encode(&update, hub.dialects.of(user));
-        if let Err(error) = io
-            .to(private_key(user))
-            .emit(BOTMASTER_MESSAGE, &update)
-            .await
-        {
-            tracing::debug!(%error, "Botmaster reply incomplete");
-        }
-    }
+    let rows = stored.map(|s| s.into_iter().map(|a| a.stored().clone()).collect());
+    let _ = hub
+        .handoffs
+        .send(Handoff::Answered(rows.unwrap_or_default()));
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
-//! The publishing stage of the group rooms: sends this node's sockets every
-//! stored message, in id order per room, whichever node stored it, then
-//! acks the senders; and brings joining sockets up to date before they
-//! hear the room live, so they never see a gap, a duplicate, or a live
-//! message before older ones.
+//! The publishing stage: sends this node's sockets every stored message of
+//! the group rooms and the private conversations, in id order per room,
+//! whichever node stored it, then acks the senders; and brings sockets
+//! joining a group room up to date before they hear it live, so they never
+//! see a gap, a duplicate, or a live message before older ones.
 //!
 //! Each room has a mark, the last id sent out. Messages this node stored
 //! arrive with their rows and go out at once when they follow the mark.
 //! With a shared store, the [`feed`](crate::store::Notice) says what other
 //! nodes stored; anything beyond the mark is read from the store, so a
 //! missed notification delays a message, never loses or reorders it. The
-//! feed is also read again every [`RESYNC_EVERY`], for the same reason.
+//! feed is also read again every [`RESYNC_EVERY`], for the same reason. A
+//! room with nobody on this node is not read: its mark moves on, and
+//! whoever joins later reads its history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,8 +23,10 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
-use super::conversation::{GROUP, room_key};
+use super::conversation::{GROUP, PRIVATE, room_key};
+use super::dialect::Dialects;
 use super::history::{History, chat_message};
+use super::private_feed::{self, Origin};
 use super::refusal::{self, Refusal};
 use crate::metrics::Metrics;
 use crate::store::{Notice, Store, StoreError, Stored};
@@ -43,6 +47,21 @@ pub(crate) struct Context {
     /// ([`answers`](super::answers)).
     pub(crate) published: mpsc::UnboundedSender<ChatMessage>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The shape each private conversation's user speaks.
+    pub(crate) dialects: Dialects,
+    /// This node's id: its own notices in the feed are skipped, since what
+    /// it stores reaches the stage directly.
+    pub(crate) node: String,
+}
+
+/// Lines of private conversations this node stored, for the stage to send
+/// out: the user's (with where it was said) or the bot's answer.
+#[derive(Debug)]
+pub(super) enum Handoff {
+    /// A line the user said, on this node.
+    Said { stored: Stored, origin: Origin },
+    /// The bot's answer, line by line.
+    Answered(Vec<Stored>),
 }
 
 /// A sender waiting for its message to be stored and sent out.
@@ -79,6 +98,7 @@ pub(super) enum Step {
 pub(super) async fn run(
     context: Arc<Context>,
     mut steps: mpsc::Receiver<Step>,
+    mut handoffs: mpsc::UnboundedReceiver<Handoff>,
     mut feed: Option<mpsc::Receiver<Notice>>,
     published: HashMap<String, u64>,
 ) {
@@ -86,6 +106,7 @@ pub(super) async fn run(
         context,
         published,
         waiting: HashMap::new(),
+        origins: HashMap::new(),
     };
     let mut resync = tokio::time::interval(RESYNC_EVERY);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -95,6 +116,7 @@ pub(super) async fn run(
                 Some(step) => publisher.step(step).await,
                 None => return,
             },
+            Some(handoff) = handoffs.recv() => publisher.handoff(handoff).await,
             Some(notice) = next(&mut feed) => publisher.notice(notice).await,
             _ = resync.tick(), if feed.is_some() => publisher.notice(Notice::Resync).await,
         }
@@ -115,6 +137,8 @@ struct Publisher {
     published: HashMap<String, u64>,
     /// Acks to send once their message is sent out, by room and id.
     waiting: HashMap<String, BTreeMap<u64, Vec<AckSender>>>,
+    /// Where private lines said on this node were said, until sent out.
+    origins: HashMap<(String, u64), Origin>,
 }
 
 impl Publisher {
@@ -171,20 +195,37 @@ impl Publisher {
         }
     }
 
+    async fn handoff(&mut self, handoff: Handoff) {
+        let rows = match handoff {
+            Handoff::Said { stored, origin } => {
+                self.origins
+                    .insert((stored.draft.room.clone(), stored.id), origin);
+                vec![stored]
+            }
+            Handoff::Answered(rows) => rows,
+        };
+        if let Some(last) = rows.last() {
+            let (room, upto) = (last.draft.room.clone(), last.id);
+            self.publish(&room, rows, upto).await;
+        }
+    }
+
     async fn notice(&mut self, notice: Notice) {
         match notice {
-            Notice::Stored { room, id } if is_group(&room) => {
-                self.publish(&room, Vec::new(), id).await;
-            }
-            Notice::Stored { .. } => {}
-            Notice::Resync => match self.context.store.latest_ids(GROUP).await {
-                Ok(latest) => {
-                    for (room, id) in latest {
-                        self.publish(&room, Vec::new(), id).await;
+            Notice::Stored { node, .. } if node == self.context.node => {}
+            Notice::Stored { room, id, .. } => self.publish(&room, Vec::new(), id).await,
+            Notice::Resync => {
+                for prefix in [GROUP, PRIVATE] {
+                    match self.context.store.latest_ids(prefix).await {
+                        Ok(latest) => {
+                            for (room, id) in latest {
+                                self.publish(&room, Vec::new(), id).await;
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot read the rooms' latest ids"),
                     }
                 }
-                Err(error) => tracing::warn!(%error, "cannot read the rooms' latest ids"),
-            },
+            }
         }
     }
 
@@ -193,6 +234,10 @@ impl Publisher {
     async fn publish(&mut self, room: &str, mut known: Vec<Stored>, upto: u64) {
         let mut mark = self.published.get(room).copied().unwrap_or(0);
         known.retain(|row| row.id > mark);
+        if known.is_empty() && mark < upto && self.nobody_in(room) {
+            // Nobody here to tell; whoever comes reads the history.
+            mark = upto;
+        }
         while mark < upto {
             let follows = known
                 .iter()
@@ -215,19 +260,36 @@ impl Publisher {
                 break;
             }
             for row in &rows {
-                let message = chat_message(row);
-                let event = if message.from_bot() {
-                    BOT_MESSAGE
-                } else {
-                    NEW_MESSAGE
-                };
-                broadcast(&self.context.io, room, event, &message).await;
+                self.send_out(room, row).await;
                 mark = row.id;
             }
             known.retain(|row| row.id > mark);
         }
         self.published.insert(room.to_owned(), mark);
         self.release_acks(room);
+    }
+
+    /// Sends `row` of `room` to this node's sockets in the room.
+    async fn send_out(&mut self, room: &str, row: &Stored) {
+        let io = &self.context.io;
+        if is_group(room) {
+            let message = chat_message(row);
+            let event = if message.from_bot() {
+                BOT_MESSAGE
+            } else {
+                NEW_MESSAGE
+            };
+            broadcast(io, room, event, &message).await;
+        } else if room.starts_with(PRIVATE) {
+            let origin = self.origins.remove(&(room.to_owned(), row.id));
+            private_feed::send_out(io, &self.context.dialects, row, origin).await;
+        }
+    }
+
+    /// Whether no socket of this node is in `room` (a store key, which is
+    /// also the socket room's name).
+    fn nobody_in(&self, room: &str) -> bool {
+        self.context.io.to(room.to_owned()).sockets().is_empty()
     }
 
     /// Acks every sender in `room` whose message is sent out.

@@ -20,7 +20,7 @@ use shared::{ClientMessageId, MessageBody, RoomName, Timestamp, UserName};
 use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
-use super::conversation::{GROUP, room_key};
+use super::conversation::{GROUP, PRIVATE, room_key};
 use super::history::{Extra, now};
 use super::publisher::{self, Context, Sender, Step};
 use crate::metrics::Metrics;
@@ -178,7 +178,11 @@ const STAGE_DEPTH: usize = 4;
 /// Runs the sequencer until every [`Sequencer`] handle is gone: one task
 /// stores batches, the [`publisher`] sends them out in the same order, so
 /// the disk sync of one batch overlaps the broadcasts of the one before.
-pub(crate) fn start(pending: Pending, context: Context) {
+pub(crate) fn start(
+    pending: Pending,
+    context: Context,
+    handoffs: mpsc::UnboundedReceiver<publisher::Handoff>,
+) {
     let Pending { mut jobs } = pending;
     let context = Arc::new(context);
     let (steps, stored) = mpsc::channel::<Step>(STAGE_DEPTH);
@@ -190,8 +194,12 @@ pub(crate) fn start(pending: Pending, context: Context) {
     let (started, start_at) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         // Read before anything new is stored: everything up to here is published.
-        let latest = until_read("the rooms' latest ids", || store.latest_ids(GROUP)).await;
-        let _ = started.send(latest.into_iter().collect::<HashMap<_, _>>());
+        let mut latest = HashMap::new();
+        for prefix in [GROUP, PRIVATE] {
+            let ids = until_read("the rooms' latest ids", || store.latest_ids(prefix)).await;
+            latest.extend(ids);
+        }
+        let _ = started.send(latest);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let mut writes = Vec::new();
@@ -232,7 +240,7 @@ pub(crate) fn start(pending: Pending, context: Context) {
         let Ok(published) = start_at.await else {
             return;
         };
-        publisher::run(context, stored, feed, published).await;
+        publisher::run(context, stored, handoffs, feed, published).await;
     });
 }
 

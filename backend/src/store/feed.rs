@@ -24,12 +24,15 @@ const LAST_RETRY: Duration = Duration::from_secs(2);
 /// What the feed says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// Room `room` (a store key) has a message with id `id`, committed.
+    /// Room `room` (a store key) has a message with id `id`, committed by
+    /// node `node`.
     Stored {
         /// The room's store key.
         room: String,
         /// The message's id.
         id: u64,
+        /// The id of the node that stored it.
+        node: String,
     },
     /// Notifications may have been missed: read every room's latest id.
     Resync,
@@ -117,12 +120,14 @@ async fn listen_once(
 /// Why the feed stopped listening: the connection's error.
 type Lost = Box<dyn std::error::Error + Send + Sync>;
 
-/// `<id> <room>`, as `chat_append` announces a message.
+/// `<id> <node> <room>`, as `chat_append` announces a message.
 fn parse(payload: &str) -> Option<Notice> {
-    let (id, room) = payload.split_once(' ')?;
+    let (id, rest) = payload.split_once(' ')?;
+    let (node, room) = rest.split_once(' ')?;
     Some(Notice::Stored {
         room: room.to_owned(),
         id: id.parse().ok()?,
+        node: node.to_owned(),
     })
 }
 
@@ -133,20 +138,22 @@ mod tests {
     #[test]
     fn reads_what_chat_append_announces() {
         assert_eq!(
-            parse("42 group:dev"),
+            parse("42 node-1 group:dev"),
             Some(Notice::Stored {
                 room: "group:dev".to_owned(),
-                id: 42
+                id: 42,
+                node: "node-1".to_owned(),
             })
         );
         assert_eq!(
-            parse("7 user:a b"),
+            parse("7 n user:a b"),
             Some(Notice::Stored {
                 room: "user:a b".to_owned(),
-                id: 7
+                id: 7,
+                node: "n".to_owned(),
             })
         );
-        assert_eq!(parse("x group"), None);
-        assert_eq!(parse("group"), None);
+        assert_eq!(parse("x n group"), None);
+        assert_eq!(parse("7 group"), None);
     }
 }

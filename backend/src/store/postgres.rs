@@ -17,7 +17,8 @@ use super::{Appended, Draft, Store, StoreError, Stored};
 /// every script after the `n`th, in one transaction each.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
 
-/// The channel on which `chat_append` announces new messages, as `<id> <room>`.
+/// The channel on which `chat_append` announces new messages, as
+/// `<id> <node> <room>`.
 pub const CHANNEL: &str = "chat_messages";
 
 /// Connections a node keeps open: its appends run one batch at a time, the
@@ -35,12 +36,20 @@ const ROOMS_LOCK: i64 = 0x6368_6175;
 pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// This node's id, in the notifications of what it stores.
+    node: String,
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user@host:port/database`) and brings
-    /// the schema up to date; nodes starting together migrate one at a time.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Connects to `url` (`postgres://user@host:port/database`) as node
+    /// `node` (its id, without spaces) and brings the schema up to date;
+    /// nodes starting together migrate one at a time.
+    pub async fn connect(url: &str, node: &str) -> Result<Self, StoreError> {
+        if node.is_empty() || node.contains(char::is_whitespace) {
+            return Err(StoreError::Failed(
+                format!("a node id has no spaces: {node:?}").into(),
+            ));
+        }
         let config: tokio_postgres::Config = url.parse().map_err(failed)?;
         let manager = Manager::from_config(
             config.clone(),
@@ -53,7 +62,11 @@ impl PostgresStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(failed)?;
-        let store = Self { pool, config };
+        let store = Self {
+            pool,
+            config,
+            node: node.to_owned(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -111,8 +124,16 @@ impl Store for PostgresStore {
         let rows = transaction
             .query(
                 "SELECT n, given_id, duplicate, was_author, was_body, was_extra, was_sent_at
-                 FROM chat_append($1, $2, $3, $4, $5, $6)",
-                &[&rooms, &authors, &bodies, &extras, &client_ids, &sent_ats],
+                 FROM chat_append($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &self.node,
+                    &rooms,
+                    &authors,
+                    &bodies,
+                    &extras,
+                    &client_ids,
+                    &sent_ats,
+                ],
             )
             .await
             .map_err(classify)?;
@@ -457,7 +478,7 @@ mod tests {
             "127.0.0.1",
             config.get_ports().first().copied().unwrap_or(5432)
         );
-        PostgresStore::connect(&url).await.unwrap()
+        PostgresStore::connect(&url, "test-node").await.unwrap()
     }
 
     #[tokio::test]
@@ -485,7 +506,7 @@ mod tests {
             one.config.get_ports()[0],
             one.config.get_dbname().unwrap()
         );
-        let two = PostgresStore::connect(&url).await.unwrap();
+        let two = PostgresStore::connect(&url, "other-node").await.unwrap();
         let draft = |room: &str, n: usize, client_id: Option<String>| Draft {
             room: room.to_owned(),
             author: "ann".to_owned(),
