@@ -14,7 +14,7 @@ use chat_server::{ReplyShape, Settings};
 use protocol::ClientConfig;
 use serde_json::{Value, json};
 use shared::events::{
-    BOT_HISTORY, BOT_MESSAGE, BOTMASTER_ECHO, BOTMASTER_MESSAGE, HISTORY, NEW_MESSAGE,
+    BOT_HISTORY, BOT_MESSAGE, BOTMASTER_ECHO, BOTMASTER_MESSAGE, HISTORY, NEW_MESSAGE, READ, TYPING,
 };
 use support::{TestClient, TestServer, start};
 
@@ -178,4 +178,34 @@ async fn a_users_tabs_on_two_nodes_both_get_every_answer_once() {
         .next_of(&[BOTMASTER_ECHO, BOTMASTER_MESSAGE, NEW_MESSAGE])
         .await;
     assert_eq!(event, NEW_MESSAGE, "no answer or echo twice");
+}
+
+#[tokio::test]
+async fn what_is_not_stored_crosses_nodes_too() {
+    let (one, two, signer) = cluster().await;
+    let token = signer.issue(&UserId::parse("ann").unwrap());
+    let tab = |server| {
+        let config = ClientConfig {
+            auth: Some(json!({"token": token})),
+            ..ClientConfig::default()
+        };
+        TestClient::connect_with(server, config)
+    };
+    let mut here = tab(&one).await;
+    let mut there = tab(&two).await;
+    here.next(HISTORY).await;
+    there.next(HISTORY).await;
+    // Ann names herself by speaking, then reads and types in one tab.
+    here.emit(NEW_MESSAGE, json!({"user": "Ann", "body": "hello"}));
+    assert_eq!(there.next(NEW_MESSAGE).await["id"], 1);
+    here.emit(READ, json!({"room": "general", "id": 1}));
+    let mark = there.next(READ).await;
+    assert_eq!(
+        (mark["room"].as_str(), mark["id"].as_u64()),
+        (Some("general"), Some(1))
+    );
+    here.emit(TYPING, json!({"room": "general"}));
+    let typing = there.next(TYPING).await;
+    assert_eq!(typing["name"], "Ann");
+    assert_eq!(typing["user_id"], "ann");
 }

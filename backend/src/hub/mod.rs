@@ -13,6 +13,7 @@ mod private_feed;
 mod profile;
 mod publisher;
 mod refusal;
+mod relay;
 mod rooms;
 mod sequencer;
 mod typing;
@@ -78,6 +79,8 @@ struct Hub {
     dialects: Dialects,
     /// Where accepted messages go to be numbered and broadcast.
     sequencer: Sequencer,
+    /// Passes events that are not stored to the other nodes.
+    relay: relay::Relay,
     /// Where stored lines of private conversations go to be sent out.
     handoffs: tokio::sync::mpsc::UnboundedSender<publisher::Handoff>,
     /// Checks the session tokens that prove user ids.
@@ -128,6 +131,7 @@ pub(crate) async fn layer(
         history: History::new(settings.store.clone()),
         dialects: Dialects::new(settings.botmaster_replies),
         sequencer,
+        relay: relay::Relay::new(settings.store.clone(), settings.node_id.clone()),
         handoffs,
         signer: settings.signer.clone(),
         trust_client_ids: settings.trust_client_ids,

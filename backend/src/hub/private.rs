@@ -6,8 +6,8 @@
 //! room; the bot's replies reach all of them, and nobody else.
 
 use std::future::{Ready, ready};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -104,8 +104,15 @@ struct Said {
     client_id: Option<ClientMessageId>,
 }
 
-/// Numbers streamed answers, so clients can tell them apart.
-static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
+/// Numbers streamed answers, so clients can tell them apart. Each node
+/// starts at its own random multiple of 2^32 (under 2^52, so JavaScript
+/// reads it exactly), so streams of two nodes do not collide.
+static NEXT_STREAM: LazyLock<AtomicU64> = LazyLock::new(|| {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    let node = u64::from(u32::from_le_bytes(bytes) & 0xF_FFFF);
+    AtomicU64::new((node << 32) + 1)
+});
 
 /// What a Botmaster client may send: an object, or the JSON string of one.
 #[derive(Debug, Deserialize)]
@@ -342,8 +349,10 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
         |delta| {
             streamed = true;
             let (io, room, shape) = (io.clone(), private_key(user), hub.dialects.of(user));
+            let relay = hub.relay.clone();
             async move {
                 let piece = encode(&BotStreamDelta { id: stream, delta }, shape);
+                relay.to_others(&room, BOT_STREAM, &piece);
                 if let Err(error) = io.to(room).emit(BOT_STREAM, &piece).await {
                     tracing::debug!(%error, "Botmaster stream piece incomplete");
                 }
@@ -370,6 +379,8 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
                 timestamp: None,
             };
             let notice = encode(&notice, hub.dialects.of(user));
+            hub.relay
+                .to_others(&private_key(user), BOTMASTER_MESSAGE, &notice);
             let _ = io
                 .to(private_key(user))
                 .emit(BOTMASTER_MESSAGE, &notice)

@@ -83,6 +83,7 @@ async fn keep_name(
         name: Some(name),
         rooms: rooms::states(rooms),
     };
+    hub.relay.to_others(&private_key(user), ROOMS, &welcome);
     let _ = io.to(private_key(user)).emit(ROOMS, &welcome).await;
     Ok(welcome)
 }

@@ -28,6 +28,7 @@ use super::dialect::Dialects;
 use super::history::{History, chat_message};
 use super::private_feed::{self, Origin};
 use super::refusal::{self, Refusal};
+use super::relay;
 use crate::metrics::Metrics;
 use crate::store::{Notice, Store, StoreError, Stored};
 
@@ -212,6 +213,9 @@ impl Publisher {
 
     async fn notice(&mut self, notice: Notice) {
         match notice {
+            Notice::Relayed(message) => {
+                relay::deliver(&self.context.io, &self.context.node, &message).await;
+            }
             Notice::Stored { node, .. } if node == self.context.node => {}
             Notice::Stored { room, id, .. } => self.publish(&room, Vec::new(), id).await,
             Notice::Resync => {

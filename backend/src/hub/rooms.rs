@@ -318,6 +318,7 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
                 .await;
             match marked {
                 Ok(true) => {
+                    hub.relay.to_others(&private_key(&user), READ, &mark);
                     let others = io.to(private_key(&user)).except(socket.id.to_string());
                     let _ = others.emit(READ, &mark).await;
                 }

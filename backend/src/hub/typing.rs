@@ -37,7 +37,9 @@ pub(super) fn listen(socket: &SocketRef, client: &Client) {
                     user_id: user.as_str().to_owned(),
                     name,
                 };
-                let _ = socket.to(room_key(&room)).emit(TYPING, &typing).await;
+                let key = room_key(&room);
+                hub.relay.to_others(&key, TYPING, &typing);
+                let _ = socket.to(key).emit(TYPING, &typing).await;
             }
         },
     );

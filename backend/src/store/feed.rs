@@ -36,16 +36,23 @@ pub enum Notice {
     },
     /// Notifications may have been missed: read every room's latest id.
     Resync,
+    /// An event another node relayed (see [`Store::relay`](super::Store::relay)).
+    Relayed(String),
 }
 
-/// Starts listening on `channel` of the database at `config`; notices
-/// arrive on the returned receiver until it is dropped.
-pub fn listen(config: tokio_postgres::Config, channel: &'static str) -> mpsc::Receiver<Notice> {
+/// Starts listening on `channel` (what is stored) and `relay` (what nodes
+/// relay) of the database at `config`; notices arrive on the returned
+/// receiver until it is dropped.
+pub fn listen(
+    config: tokio_postgres::Config,
+    channel: &'static str,
+    relay: &'static str,
+) -> mpsc::Receiver<Notice> {
     let (notices, receiver) = mpsc::channel(CAPACITY);
     tokio::spawn(async move {
         let mut wait = FIRST_RETRY;
         while !notices.is_closed() {
-            match listen_once(&config, channel, &notices, &mut wait).await {
+            match listen_once(&config, [channel, relay], &notices, &mut wait).await {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(%error, retry_in_ms = wait.as_millis(), "lost the database's notifications; reconnecting");
@@ -62,7 +69,7 @@ pub fn listen(config: tokio_postgres::Config, channel: &'static str) -> mpsc::Re
 /// feed any more (`Ok`).
 async fn listen_once(
     config: &tokio_postgres::Config,
-    channel: &str,
+    [channel, relay]: [&str; 2],
     notices: &mpsc::Sender<Notice>,
     wait: &mut Duration,
 ) -> Result<(), Lost> {
@@ -85,7 +92,9 @@ async fn listen_once(
             }
         }
     });
-    let listening = client.batch_execute(&format!("LISTEN {channel}")).await;
+    let listening = client
+        .batch_execute(&format!("LISTEN {channel}; LISTEN {relay}"))
+        .await;
     if let Err(error) = listening {
         driver.abort();
         return Err(error.into());
@@ -97,6 +106,12 @@ async fn listen_once(
     }
     let outcome = loop {
         match received.recv().await {
+            Some(Ok(notification)) if notification.channel() == relay => {
+                let relayed = Notice::Relayed(notification.payload().to_owned());
+                if notices.send(relayed).await.is_err() {
+                    break Ok(());
+                }
+            }
             Some(Ok(notification)) => {
                 let Some(notice) = parse(notification.payload()) else {
                     tracing::warn!(

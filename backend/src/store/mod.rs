@@ -119,10 +119,22 @@ pub trait Store: Directory + std::fmt::Debug + Send + Sync + 'static {
     /// conversations the bot has yet to answer.
     async fn unanswered(&self, prefix: &str, author: &str) -> Result<Vec<Stored>, StoreError>;
 
-    /// What every node stores, as it is committed, for a store that
-    /// several nodes share; `None` when this node is the only writer.
+    /// What every node stores, as it is committed, and what other nodes
+    /// [`relay`](Store::relay), for a store that several nodes share;
+    /// `None` when this node is the only writer.
     fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
         None
+    }
+
+    /// Whether several nodes may share this store.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Passes `message` to every node's [`feed`](Store::feed) as a
+    /// [`Notice::Relayed`], best-effort; nothing with a store of one's own.
+    async fn relay(&self, _message: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -21,6 +21,9 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schem
 /// `<id> <node> <room>`.
 pub const CHANNEL: &str = "chat_messages";
 
+/// The channel on which nodes pass each other events that are not stored.
+pub const RELAY_CHANNEL: &str = "chat_relay";
+
 /// Connections a node keeps open: its appends run one batch at a time, the
 /// rest are reads.
 const POOL_SIZE: usize = 8;
@@ -244,7 +247,20 @@ impl Store for PostgresStore {
     }
 
     fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
-        Some(feed::listen(self.config.clone(), CHANNEL))
+        Some(feed::listen(self.config.clone(), CHANNEL, RELAY_CHANNEL))
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn relay(&self, message: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&RELAY_CHANNEL, &message])
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }
 
