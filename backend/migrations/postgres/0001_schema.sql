@@ -50,13 +50,34 @@ CREATE TABLE memberships (
     PRIMARY KEY (user_id, room)
 );
 
+-- Messages the bot has yet to answer, and which node is answering each.
+-- A bot reply recording `answers` in its extra settles its message. A
+-- message whose node stopped (no heartbeat in `nodes`), or whose claim is
+-- older than a lease, is taken over by another node and asked again.
+CREATE TABLE pending_answers (
+    room       TEXT        NOT NULL,
+    id         BIGINT      NOT NULL,
+    node       TEXT        NOT NULL,
+    stored_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    claimed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (room, id)
+);
+
+-- Each running node, and when it last said so.
+CREATE TABLE nodes (
+    node    TEXT        PRIMARY KEY,
+    seen_at TIMESTAMPTZ NOT NULL
+);
+
 -- Stores a batch of drafts (the arrays are its columns, in order) in the
 -- caller's transaction and returns, for each, its id and whether it was
 -- stored before (a resend: the earlier message's fields are returned).
 -- Every room of the batch is locked first, in name order, so two batches
 -- never deadlock; each new message is announced on the channel
 -- 'chat_messages' as '<id> <node> <room>' (the node that stored it),
--- delivered at commit, in commit order.
+-- delivered at commit, in commit order. A person's message is due an
+-- answer from that node (`pending_answers`); a bot reply settles the
+-- message its extra says it answers.
 CREATE FUNCTION chat_append(
     node TEXT, rooms TEXT[], authors TEXT[], bodies TEXT[], extras TEXT[],
     client_ids TEXT[], sent_ats BIGINT[]
@@ -92,6 +113,12 @@ BEGIN
             RETURNING c.last_id INTO last;
         INSERT INTO messages (room, id, author, body, extra, client_id, sent_at)
             VALUES (r, last, authors[i], bodies[i], extras[i], client_ids[i], sent_ats[i]);
+        IF authors[i] = 'ChatFriend' THEN
+            DELETE FROM pending_answers AS p
+                WHERE p.room = r AND p.id = (extras[i]::jsonb ->> 'answers')::BIGINT;
+        ELSE
+            INSERT INTO pending_answers (room, id, node) VALUES (r, last, node);
+        END IF;
         PERFORM pg_notify('chat_messages', last || ' ' || node || ' ' || r);
         n := i; given_id := last; duplicate := false;
         was_author := NULL; was_body := NULL; was_extra := NULL; was_sent_at := NULL;

@@ -14,6 +14,7 @@ use super::conversation::room_key;
 use super::sequencer::{Sequencer, WeakSequencer};
 use crate::bot::{BotReply, ChatBot, Speaker};
 use crate::metrics::Metrics;
+use crate::store::Store;
 
 /// Where questions for the bot are sent. A cheap `Clone` handle; the bot
 /// stops being asked when every handle is gone.
@@ -25,6 +26,11 @@ impl Questions {
     pub(crate) fn ask(&self, message: ChatMessage) {
         // Only fails when the answering task is gone: the server is stopping.
         let _ = self.0.send(message);
+    }
+
+    /// Whether nobody answers any more: the server is stopping.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.is_closed()
     }
 
     /// The channel end the sequencer sends every new message to.
@@ -39,6 +45,7 @@ pub(crate) fn start(
     sequencer: &Sequencer,
     bot: Arc<dyn ChatBot>,
     timeout: Duration,
+    store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
 ) -> Questions {
     let (questions, mut asked) = mpsc::unbounded_channel();
@@ -51,6 +58,7 @@ pub(crate) fn start(
                 timeout,
                 message,
                 sequencer.clone(),
+                store.clone(),
                 metrics.clone(),
             );
             tokio::spawn(answer);
@@ -65,6 +73,7 @@ async fn answer(
     timeout: Duration,
     message: ChatMessage,
     sequencer: WeakSequencer,
+    store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
 ) {
     let name = message.user.as_str();
@@ -74,9 +83,14 @@ async fn answer(
     let replies = crate::bot::ask(bot.as_ref(), timeout, speaker, message.body.as_str()).await;
     metrics.bot_answered(asked.elapsed(), crate::bot::failed(&replies));
     let replies: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
-    if !replies.is_empty() {
-        sequencer
-            .publish_answer(message.room.clone(), message.id.0, replies)
-            .await;
+    if replies.is_empty() {
+        // Nothing to say is an answer too.
+        if let Err(error) = store.settle(&room_key(&message.room), message.id.0).await {
+            tracing::warn!(%error, "cannot settle a message the bot left alone");
+        }
+        return;
     }
+    sequencer
+        .publish_answer(message.room.clone(), message.id.0, replies)
+        .await;
 }

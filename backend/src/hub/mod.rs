@@ -16,6 +16,7 @@ mod refusal;
 mod relay;
 mod rooms;
 mod sequencer;
+mod takeover;
 mod typing;
 mod unanswered;
 
@@ -123,6 +124,7 @@ pub(crate) async fn layer(
         &sequencer,
         bot.clone(),
         settings.bot_timeout,
+        settings.store.clone(),
         metrics.clone(),
     );
     let hub = Hub {
@@ -171,21 +173,10 @@ pub(crate) async fn layer(
         node: settings.node_id.clone(),
     };
     sequencer::start(queue, context, handed_off);
-    // Read now, before any socket can connect and ask something new.
-    let left_over = private::left_unanswered(settings.store.as_ref()).await;
-    let group_left_over = unanswered::group(settings.store.as_ref(), history::now()).await;
-    if !group_left_over.is_empty() {
-        tracing::info!(
-            messages = group_left_over.len(),
-            "answering group messages left unanswered"
-        );
-    }
-    for message in group_left_over {
-        questions.ask(message);
-    }
+    // Before any socket can connect and ask something new.
+    takeover::start(io.clone(), hub.clone(), questions).await;
     io.ns("/", handlers::on_connect.with(handlers::connecting));
     tokio::spawn(forget_idle_clients(hub.limits.clone()));
-    tokio::spawn(private::answer_left_over(io.clone(), hub, left_over));
     (layer, io)
 }
 

@@ -25,13 +25,13 @@ use super::Hub;
 use super::conversation::{PRIVATE, private_key};
 use super::dialect::encode;
 use super::history::{RECENT, keep_latest_page, now};
-use super::private_feed::{self, Origin, STREAM_ID};
+use super::private_feed::{self, ANSWERS, Origin, STREAM_ID};
 use super::publisher::Handoff;
 use super::refusal::{Refusal, refuse};
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
-use crate::store::{Appended, Draft, Store, StoreError};
+use crate::store::{Appended, Draft, Store, StoreError, Stored};
 
 /// Joins `socket` to its user's room and listens for Botmaster messages.
 /// They are answered one after another, in the order the socket sent them,
@@ -49,7 +49,7 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
     // once, in order; the bot answers it after, one question at a time, so a
     // long answer never holds back the next acknowledgement.
     let (queue, mut pending) = mpsc::unbounded_channel::<(Said, AckSender)>();
-    let (questions, mut asked) = mpsc::unbounded_channel::<MessageBody>();
+    let (questions, mut asked) = mpsc::unbounded_channel::<(MessageBody, u64)>();
     let (answer_io, answer_hub, answer_user) = (io.clone(), hub.clone(), user.clone());
     tokio::spawn(async move {
         while let Some((said, ack)) = pending.recv().await {
@@ -59,8 +59,8 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
         }
     });
     tokio::spawn(async move {
-        while let Some(question) = asked.recv().await {
-            answer(&answer_io, &answer_hub, &answer_user, &question).await;
+        while let Some((question, id)) = asked.recv().await {
+            answer(&answer_io, &answer_hub, &answer_user, &question, id).await;
         }
     });
     // Like the group chat's handler, it does its work before returning, so
@@ -194,13 +194,21 @@ async fn send_history(socket: SocketRef, hub: Hub, user: UserId) {
     }
 }
 
-/// Stores lines of `user`'s conversation, by the user or by the bot; the
-/// first completes the answer streamed as `stream`, if any.
+/// What the bot's lines answer: the line with id `asks`, completing the
+/// answer streamed as `stream`, if any.
+#[derive(Debug, Clone, Copy)]
+struct Answered {
+    stream: Option<u64>,
+    asks: u64,
+}
+
+/// Stores lines of `user`'s conversation, by the user or by the bot (then
+/// `answered` says what they answer).
 async fn store_lines(
     store: &Arc<dyn Store>,
     user: &UserId,
     lines: Vec<(bool, BotmasterMessage, Option<ClientMessageId>)>,
-    stream: Option<u64>,
+    answered: Option<Answered>,
 ) -> Result<Vec<Appended>, StoreError> {
     let sent_at = now().0;
     let drafts = lines
@@ -214,7 +222,7 @@ async fn store_lines(
                 user.as_str().to_owned()
             },
             body: message.text.clone(),
-            extra: from_bot.then(|| bot_extra(&message, stream.filter(|_| n == 0))),
+            extra: from_bot.then(|| bot_extra(&message, answered, n == 0)),
             client_id: client_id.map(|id| id.as_str().to_owned()),
             sent_at,
         })
@@ -223,11 +231,15 @@ async fn store_lines(
 }
 
 /// What a bot line keeps besides its text: the whole message (quick replies,
-/// attachments) and the stream it completes.
-fn bot_extra(message: &BotmasterMessage, stream: Option<u64>) -> String {
+/// attachments), the line it answers, and (the `first` line) the stream it
+/// completes.
+fn bot_extra(message: &BotmasterMessage, answered: Option<Answered>, first: bool) -> String {
     let mut extra = serde_json::to_value(message).unwrap_or_default();
-    if let (Some(stream), Some(fields)) = (stream, extra.as_object_mut()) {
-        fields.insert(STREAM_ID.to_owned(), json!(stream));
+    if let (Some(answered), Some(fields)) = (answered, extra.as_object_mut()) {
+        fields.insert(ANSWERS.to_owned(), json!(answered.asks));
+        if let Some(stream) = answered.stream.filter(|_| first) {
+            fields.insert(STREAM_ID.to_owned(), json!(stream));
+        }
     }
     extra.to_string()
 }
@@ -240,8 +252,8 @@ async fn report_unsaved(io: &SocketIo, to: String, error: &StoreError) {
 }
 
 /// Stores what the user said, acks it and shows it in the user's other
-/// tabs; returns what to ask the bot, unless it was a resend (asked before)
-/// or could not be stored.
+/// tabs; returns what to ask the bot and the line's id, unless it was a
+/// resend (asked before) or could not be stored.
 async fn record(
     io: &SocketIo,
     hub: &Hub,
@@ -249,7 +261,7 @@ async fn record(
     sender: Sid,
     said: Said,
     ack: AckSender,
-) -> Option<MessageBody> {
+) -> Option<(MessageBody, u64)> {
     let spoken = BotmasterMessage {
         text: said.text.as_str().to_owned(),
         ..BotmasterMessage::default()
@@ -280,7 +292,7 @@ async fn record(
         raw: said.raw,
     };
     let _ = hub.handoffs.send(Handoff::Said { stored, origin });
-    Some(said.for_bot)
+    Some((said.for_bot, id.0))
 }
 
 /// The private conversations whose latest line is the user's: a message
@@ -288,27 +300,28 @@ async fn record(
 /// before the bot's answer was stored, or the answer could not be stored.
 /// Read before the server takes connections, so nothing asked from now on
 /// is among them.
-pub(super) async fn left_unanswered(store: &dyn Store) -> Vec<(UserId, MessageBody)> {
-    let left = match store.unanswered(PRIVATE, shared::BOT_NAME).await {
+pub(super) async fn left_unanswered(store: &dyn Store) -> Vec<Stored> {
+    match store.unanswered(PRIVATE, shared::BOT_NAME).await {
         Ok(left) => left,
         Err(error) => {
             tracing::error!(%error, "cannot look for unanswered private messages");
-            return Vec::new();
+            Vec::new()
         }
-    };
-    left.into_iter()
-        .filter_map(|stored| {
-            let id = stored.draft.room.strip_prefix(PRIVATE)?;
-            let user = UserId::parse(id).ok()?;
-            Some((user, MessageBody::from_store(stored.draft.body)))
-        })
-        .collect()
+    }
+}
+
+/// Whose question `stored` is, and what it asks, for a line of a private
+/// conversation.
+fn question(stored: &Stored) -> Option<(UserId, MessageBody)> {
+    let id = stored.draft.room.strip_prefix(PRIVATE)?;
+    let user = UserId::parse(id).ok()?;
+    Some((user, MessageBody::from_store(stored.draft.body.clone())))
 }
 
 /// Answers `left` (see [`left_unanswered`]), one conversation after
 /// another, like any question: stored, then sent to the user's tabs that
 /// are open; the others find the answer in their history.
-pub(super) async fn answer_left_over(io: SocketIo, hub: Hub, left: Vec<(UserId, MessageBody)>) {
+pub(super) async fn answer_left_over(io: SocketIo, hub: Hub, left: Vec<Stored>) {
     if left.is_empty() {
         return;
     }
@@ -316,8 +329,10 @@ pub(super) async fn answer_left_over(io: SocketIo, hub: Hub, left: Vec<(UserId, 
         conversations = left.len(),
         "answering private messages left unanswered"
     );
-    for (user, question) in left {
-        answer(&io, &hub, &user, &question).await;
+    for stored in left {
+        if let Some((user, asked)) = question(&stored) {
+            answer(&io, &hub, &user, &asked, stored.id).await;
+        }
     }
 }
 
@@ -333,7 +348,7 @@ async fn display_name(hub: &Hub, user: &UserId) -> String {
 }
 
 /// Asks the bot, streams its answer to the user's tabs, stores it and sends it.
-async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody) {
+async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody, asks: u64) {
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut streamed = false;
     let conversation = private_key(user);
@@ -363,8 +378,19 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody)
     hub.metrics
         .bot_answered(asked.elapsed(), crate::bot::failed(&replies));
     let messages: Vec<BotmasterMessage> = replies.iter().map(BotReply::to_botmaster).collect();
+    if messages.is_empty() {
+        // Nothing to say is an answer too.
+        if let Err(error) = hub.store.settle(&private_key(user), asks).await {
+            tracing::warn!(%error, "cannot settle a question the bot left alone");
+        }
+        return;
+    }
     let lines = messages.iter().map(|m| (true, m.clone(), None)).collect();
-    let stored = store_lines(&hub.store, user, lines, streamed.then_some(stream)).await;
+    let answered = Answered {
+        stream: streamed.then_some(stream),
+        asks,
+    };
+    let stored = store_lines(&hub.store, user, lines, Some(answered)).await;
     if let Err(error) = stored {
         if streamed {
             // End the growing line, which would otherwise wait forever.

@@ -17,6 +17,10 @@ use crate::store::Stored;
 /// The key, in a bot line's stored extra, of the stream it completes.
 pub(super) const STREAM_ID: &str = "stream_id";
 
+/// The key, in a bot line's stored extra, of the line it answers (as a
+/// group room's bot replies have it; the store settles that line).
+pub(super) const ANSWERS: &str = "answers";
+
 /// Where a user's line was said, when it was said on this node.
 #[derive(Debug)]
 pub(super) struct Origin {

@@ -131,6 +131,25 @@ pub trait Store: Directory + std::fmt::Debug + Send + Sync + 'static {
         false
     }
 
+    /// For a store several nodes share: says that this node is alive, and
+    /// takes over the messages still due the bot's answer whose node
+    /// stopped, whose claim is older than `lease`, or (`at_start`) that
+    /// this node itself stored before it restarted; they are this node's to
+    /// answer now, oldest first per room. `None` for a store of one node,
+    /// which looks at start instead ([`Store::unanswered`]).
+    async fn take_over_answers(
+        &self,
+        _at_start: bool,
+        _lease: std::time::Duration,
+    ) -> Result<Option<Vec<Stored>>, StoreError> {
+        Ok(None)
+    }
+
+    /// The bot had nothing to say to message `id` of `room`: it is answered.
+    async fn settle(&self, _room: &str, _id: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Passes `message` to every node's [`feed`](Store::feed) as a
     /// [`Notice::Relayed`], best-effort; nothing with a store of one's own.
     async fn relay(&self, _message: &str) -> Result<(), StoreError> {

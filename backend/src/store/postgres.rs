@@ -28,6 +28,15 @@ pub const RELAY_CHANNEL: &str = "chat_relay";
 /// rest are reads.
 const POOL_SIZE: usize = 8;
 
+/// A node that has not said it is alive for this long is taken for stopped:
+/// the answers it owed are taken over. Nodes say so every
+/// [`take_over_answers`](Store::take_over_answers), which the hub calls
+/// every 2 s.
+const NODE_SILENT_AFTER: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Messages older than this are no longer answered after a failure.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// The advisory lock nodes take to migrate one at a time ("chat" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6368_6174;
 
@@ -252,6 +261,71 @@ impl Store for PostgresStore {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    async fn take_over_answers(
+        &self,
+        at_start: bool,
+        lease: std::time::Duration,
+    ) -> Result<Option<Vec<Stored>>, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO nodes (node, seen_at) VALUES ($1, now())
+                 ON CONFLICT (node) DO UPDATE SET seen_at = now()",
+                &[&self.node],
+            )
+            .await
+            .map_err(classify)?;
+        // An answer to something said long ago would be noise.
+        client
+            .execute(
+                "DELETE FROM pending_answers WHERE stored_at < now() - make_interval(secs => $1)",
+                &[&ANSWER_WITHIN.as_secs_f64()],
+            )
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(
+                "WITH taken AS (
+                    UPDATE pending_answers AS p SET node = $1, claimed_at = now()
+                    FROM (SELECT q.room, q.id FROM pending_answers AS q
+                          WHERE ($2 AND q.node = $1)
+                             OR q.claimed_at < now() - make_interval(secs => $3)
+                             OR NOT EXISTS (
+                                 SELECT 1 FROM nodes AS n
+                                 WHERE n.node = q.node
+                                   AND n.seen_at > now() - make_interval(secs => $4))
+                          ORDER BY q.room, q.id
+                          LIMIT 1000
+                          FOR UPDATE SKIP LOCKED) AS claimable
+                    WHERE p.room = claimable.room AND p.id = claimable.id
+                    RETURNING p.room, p.id)
+                 SELECT m.id, m.author, m.body, m.extra, m.client_id, m.sent_at, m.room
+                 FROM taken JOIN messages AS m ON m.room = taken.room AND m.id = taken.id
+                 ORDER BY m.room, m.id",
+                &[
+                    &self.node,
+                    &at_start,
+                    &lease.as_secs_f64(),
+                    &NODE_SILENT_AFTER.as_secs_f64(),
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(Some(rows.iter().map(read).collect()))
+    }
+
+    async fn settle(&self, room: &str, id: u64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM pending_answers WHERE room = $1 AND id = $2",
+                &[&room, &to_sql(id)],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn relay(&self, message: &str) -> Result<(), StoreError> {
@@ -581,6 +655,88 @@ mod tests {
             assert_eq!(ids.len(), 70);
             assert_eq!(one.latest_id(room).await.unwrap(), 70);
         }
+    }
+
+    #[tokio::test]
+    async fn answers_a_stopped_node_owed_are_taken_over_once() {
+        let one = fresh().await;
+        let url = format!(
+            "postgres://postgres@127.0.0.1:{}/{}",
+            one.config.get_ports()[0],
+            one.config.get_dbname().unwrap()
+        );
+        let two = PostgresStore::connect(&url, "other-node").await.unwrap();
+        let lease = std::time::Duration::from_secs(60);
+        let taken = |due: Option<Vec<Stored>>| -> Vec<(String, u64)> {
+            due.unwrap()
+                .into_iter()
+                .map(|s| (s.draft.room, s.id))
+                .collect()
+        };
+        let line = |room: &str, author: &str, extra: Option<&str>| Draft {
+            room: room.to_owned(),
+            author: author.to_owned(),
+            body: "hi".to_owned(),
+            extra: extra.map(str::to_owned),
+            client_id: None,
+            sent_at: 1,
+        };
+        // Both nodes are up; the first stores two questions and answers one.
+        assert!(taken(one.take_over_answers(true, lease).await.unwrap()).is_empty());
+        assert!(taken(two.take_over_answers(true, lease).await.unwrap()).is_empty());
+        one.append(vec![
+            line("group", "ann", None),
+            line("user:bob", "bob", None),
+        ])
+        .await
+        .unwrap();
+        one.append(vec![line(
+            "group",
+            shared::BOT_NAME,
+            Some("{\"answers\":1}"),
+        )])
+        .await
+        .unwrap();
+        assert!(
+            taken(two.take_over_answers(false, lease).await.unwrap()).is_empty(),
+            "a live node's questions are its own"
+        );
+        // The first node stops saying it is alive.
+        one.client()
+            .await
+            .unwrap()
+            .execute(
+                "UPDATE nodes SET seen_at = now() - interval '1 minute' WHERE node = $1",
+                &[&one.node],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            taken(two.take_over_answers(false, lease).await.unwrap()),
+            [("user:bob".to_owned(), 1)],
+            "the unanswered one only"
+        );
+        assert!(
+            taken(two.take_over_answers(false, lease).await.unwrap()).is_empty(),
+            "taken once"
+        );
+        // Back, the first node finds it taken; once settled, nobody has it.
+        assert!(taken(one.take_over_answers(true, lease).await.unwrap()).is_empty());
+        two.settle("user:bob", 1).await.unwrap();
+        let expired = std::time::Duration::ZERO;
+        assert!(taken(one.take_over_answers(false, expired).await.unwrap()).is_empty());
+        // A node restarted takes back its own at start; a claim past its lease is anyone's.
+        two.append(vec![line("group:dev", "cy", None)])
+            .await
+            .unwrap();
+        assert_eq!(
+            taken(two.take_over_answers(true, lease).await.unwrap()),
+            [("group:dev".to_owned(), 1)]
+        );
+        assert_eq!(
+            taken(one.take_over_answers(false, expired).await.unwrap()),
+            [("group:dev".to_owned(), 1)]
+        );
     }
 
     #[tokio::test]
