@@ -24,8 +24,10 @@ use crate::store::{Store, Stored};
 const EVERY: Duration = Duration::from_secs(2);
 
 /// How long past the bot's timeout a claim holds before another node may
-/// take the message over (its answer could not be stored).
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// take the message over (its answer could not be stored: the database
+/// was down, say). Streamed answers may take longer than the timeout, which
+/// bounds the silence between pieces; the margin covers most of them.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// Asks again about what is due now, at start, before connections are
 /// taken; with a shared store, keeps doing so every [`EVERY`].
