@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::command;
-use crate::tools::step;
+use crate::tools::{ensure_debian_package, is_root};
 
 /// The Debian package that has the server.
 const PACKAGE: &str = "postgresql-15";
@@ -30,19 +30,7 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 /// and we are root.
 pub fn ensure_installed() -> anyhow::Result<PathBuf> {
     let bin = PathBuf::from(BIN);
-    if bin.join("postgres").exists() {
-        return Ok(bin);
-    }
-    if !is_root() {
-        bail!("PostgreSQL 15 is missing: install Debian's `{PACKAGE}` package");
-    }
-    step("installing PostgreSQL (Debian package `postgresql-15`)");
-    command::run(command::new("apt-get").args(["update", "-qq"]))?;
-    command::run(
-        command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", PACKAGE])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    ensure_debian_package(bin.join("postgres"), PACKAGE, "PostgreSQL 15")?;
     Ok(bin)
 }
 
@@ -113,7 +101,27 @@ impl Postgres {
 
     /// The URL of the cluster's `postgres` database, as its superuser.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.database_url("postgres")
+    }
+
+    /// The URL of database `name` of the cluster, as its superuser.
+    fn database_url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The server's process id (the postmaster; its processes are children).
+    pub fn pid(&self) -> u32 {
+        self.server.id()
+    }
+
+    /// Creates the empty database `name` and returns its URL.
+    pub fn create_database(&self, name: &str) -> anyhow::Result<String> {
+        command::run(
+            Command::new(Path::new(BIN).join("createdb"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .args(["-U", "postgres", name]),
+        )?;
+        Ok(self.database_url(name))
     }
 
     fn wait_until_ready(&self, bin: &Path) -> anyhow::Result<()> {
@@ -149,10 +157,6 @@ impl Drop for Postgres {
         let _ = self.server.wait();
         let _ = std::fs::remove_dir_all(&self.folder);
     }
-}
-
-fn is_root() -> bool {
-    command::output(command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0")
 }
 
 /// The uid and gid the cluster runs as when we are root.

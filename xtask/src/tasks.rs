@@ -113,6 +113,8 @@ pub fn test() -> anyhow::Result<()> {
         "chat-server",
     ]))?;
 
+    // The tests of several nodes put nginx in front of them.
+    tools::ensure_nginx()?;
     step("end-to-end tests: official socket.io-client and headless Chromium");
     let e2e = project::e2e();
     let node_ok = command::run_scanning(
@@ -131,6 +133,8 @@ pub fn test() -> anyhow::Result<()> {
                 "a11y.test.mjs",
                 "rooms.test.mjs",
                 "rooms-page.test.mjs",
+                "cluster.test.mjs",
+                "cluster-page.test.mjs",
             ])
             .current_dir(&e2e)
             .env(

@@ -26,20 +26,44 @@ pub fn ensure_chromium() -> anyhow::Result<String> {
         return Ok(path.to_string_lossy().into_owned());
     }
     let debian = "/usr/bin/chromium";
-    if !Path::new(debian).exists() {
-        let root = command::output(command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
-        if !root {
-            bail!("Chromium is missing: install Debian's `chromium` package, or set CHROMIUM_PATH");
-        }
-        step("installing Chromium (Debian package `chromium`)");
-        command::run(command::new("apt-get").args(["update", "-qq"]))?;
-        command::run(
-            command::new("apt-get")
-                .args(["install", "-y", "-qq", "chromium"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-    }
+    ensure_debian_package(debian, "chromium", "Chromium")?;
     Ok(debian.to_owned())
+}
+
+/// nginx, the load balancer of the tests with several nodes and of
+/// `cargo xtask cluster`: Debian's `nginx` (1.22), installed with apt when
+/// running as root.
+pub fn ensure_nginx() -> anyhow::Result<&'static Path> {
+    let debian = Path::new("/usr/sbin/nginx");
+    ensure_debian_package(debian, "nginx", "nginx")?;
+    Ok(debian)
+}
+
+/// Makes sure `path` exists, installing Debian's `package` with apt when it
+/// does not and we are root; otherwise says what to install.
+pub fn ensure_debian_package(
+    path: impl AsRef<Path>,
+    package: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    if path.as_ref().exists() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("{what} is missing: install Debian's `{package}` package");
+    }
+    step(&format!("installing {what} (Debian package `{package}`)"));
+    command::run(command::new("apt-get").args(["update", "-qq"]))?;
+    command::run(
+        command::new("apt-get")
+            .args(["install", "-y", "-qq", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Whether we run as root (and may install Debian's packages).
+pub fn is_root() -> bool {
+    command::output(command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0")
 }
 
 fn ensure_wasm_target() -> anyhow::Result<()> {

@@ -1,0 +1,67 @@
+// nginx from Debian's packages with the configuration we ship
+// (deploy/nginx.conf), its ports replaced by the test's: in front of the
+// given chat-server nodes, on a free loopback port. Stopped by PID.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { freePort } from './postgres.mjs';
+
+const NGINX = '/usr/sbin/nginx';
+const SHIPPED = new URL('../../deploy/nginx.conf', import.meta.url);
+
+/**
+ * Starts nginx in front of `nodes` (their `http://127.0.0.1:PORT` URLs);
+ * resolves with its URL once it answers.
+ */
+export async function startNginx(nodes) {
+  if (!existsSync(NGINX)) throw new Error(`nginx is missing (${NGINX}); \`cargo xtask test\` installs it`);
+  const folder = mkdtempSync(join(tmpdir(), 'chat-nginx-'));
+  // Workers run as nobody when we are root: they need to write here.
+  mkdirSync(join(folder, 'tmp'));
+  chmodSync(folder, 0o755);
+  chmodSync(join(folder, 'tmp'), 0o777);
+  const port = await freePort();
+  const shipped = readFileSync(SHIPPED, 'utf8');
+  const servers = nodes
+    .map((url) => `        server ${new URL(url).host} max_fails=1 fail_timeout=5s;`)
+    .join('\n');
+  const config = shipped
+    .replace(/^ {8}server 127\.0\.0\.1:3001.*\n {8}server 127\.0\.0\.1:3002.*$/m, servers)
+    .replace('listen 127.0.0.1:8080;', `listen 127.0.0.1:${port};`);
+  if (config === shipped || !config.includes(`listen 127.0.0.1:${port};`)) {
+    throw new Error('deploy/nginx.conf no longer has the upstream servers and listen line the tests replace');
+  }
+  const path = join(folder, 'nginx.conf');
+  writeFileSync(path, config);
+  const child = spawn(NGINX, ['-p', folder, '-e', 'stderr', '-c', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (chunk) => { log += chunk; });
+  const url = `http://127.0.0.1:${port}`;
+  for (const started = Date.now(); ; ) {
+    if (child.exitCode !== null) throw new Error(`nginx exited:\n${log}`);
+    try {
+      await fetch(`${url}/healthz`);
+      break;
+    } catch {
+      if (Date.now() - started > 10_000) throw new Error(`nginx did not answer:\n${log}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGQUIT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
