@@ -23,7 +23,10 @@ pub enum SecretError {
 }
 
 /// The HMAC secret in `path` (hex), created with fresh random bytes and
-/// owner-only permissions on first run, so tokens survive restarts.
+/// owner-only permissions on first run, so tokens survive restarts. Nodes
+/// that share the folder and start at once agree on one secret: it is
+/// written whole beside `path` and linked into place only if no other
+/// process did so first, so nobody ever reads a half-written file.
 pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, SecretError> {
     let io = |source| SecretError::Io {
         path: path.to_owned(),
@@ -39,13 +42,27 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, SecretError> {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(io)?;
             }
+            let mut nonce = [0u8; 8];
+            getrandom::fill(&mut nonce).expect("the operating system provides randomness");
+            let draft = path.with_extension(format!("new-{}", encode_hex(&nonce)));
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(path).map_err(io)?;
-            writeln!(file, "{}", encode_hex(&key)).map_err(io)?;
-            Ok(key)
+            let written = options.open(&draft).and_then(|mut file| {
+                writeln!(file, "{}", encode_hex(&key))?;
+                file.sync_all()
+            });
+            // A link never replaces a file: whoever links first wins.
+            let linked = written.and_then(|()| std::fs::hard_link(&draft, path));
+            let _ = std::fs::remove_file(&draft);
+            match linked {
+                Ok(()) => Ok(key),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    load_or_create_secret(path)
+                }
+                Err(error) => Err(io(error)),
+            }
         }
         Err(error) => Err(io(error)),
     }
@@ -88,6 +105,23 @@ mod tests {
             load_or_create_secret(&path),
             Err(SecretError::Invalid(_))
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn servers_starting_at_once_share_one_secret() {
+        let dir = std::env::temp_dir().join(format!("chat-secret-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("secret");
+        let keys: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let starting: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| load_or_create_secret(&path).unwrap()))
+                .collect();
+            starting.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|key| *key == keys[0]), "every server has the one secret");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the secret is left: {left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
