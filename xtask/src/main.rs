@@ -7,8 +7,11 @@
 //!   end-to-end suites against the real server and headless Chromium.
 //! - `cargo xtask dist`: builds the bundle and the release server, for deployment.
 //! - `cargo xtask bench`: chat-server against the tutorial's Node.js server, side by side.
+//! - `cargo xtask cluster [-- SERVER FLAGS]`: PostgreSQL, two nodes on it and
+//!   nginx in front, on http://127.0.0.1:8080.
 
 mod bench;
+mod cluster;
 mod command;
 mod compress;
 mod postgres;
@@ -18,7 +21,8 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <run [-- SERVER FLAGS] | test | dist | bench>";
+const USAGE: &str =
+    "usage: cargo xtask <run [-- SERVER FLAGS] | test | dist | bench | cluster [-- SERVER FLAGS]>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
         Some("test") => tasks::test(),
         Some("dist") => tasks::dist(),
         Some("bench") => bench::bench(),
+        Some("cluster") => cluster::cluster(&rest),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
