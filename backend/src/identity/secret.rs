@@ -119,7 +119,10 @@ mod tests {
                 .collect();
             starting.into_iter().map(|s| s.join().unwrap()).collect()
         });
-        assert!(keys.iter().all(|key| *key == keys[0]), "every server has the one secret");
+        assert!(
+            keys.iter().all(|key| *key == keys[0]),
+            "every server has the one secret"
+        );
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(left.len(), 1, "only the secret is left: {left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
