@@ -135,6 +135,7 @@ pub fn test() -> anyhow::Result<()> {
                 "rooms-page.test.mjs",
                 "cluster.test.mjs",
                 "cluster-page.test.mjs",
+                "order.test.mjs",
             ])
             .current_dir(&e2e)
             .env(

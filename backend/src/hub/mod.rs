@@ -19,6 +19,7 @@ mod sequencer;
 mod takeover;
 mod typing;
 mod unanswered;
+mod unsaved;
 
 use std::sync::{Arc, OnceLock};
 

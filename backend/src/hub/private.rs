@@ -28,6 +28,7 @@ use super::history::{RECENT, keep_latest_page, now};
 use super::private_feed::{self, ANSWERS, Origin, STREAM_ID};
 use super::publisher::Handoff;
 use super::refusal::{Refusal, refuse};
+use super::unsaved::Unsaved;
 use crate::bot::{BotReply, Speaker};
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
@@ -52,8 +53,14 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
     let (questions, mut asked) = mpsc::unbounded_channel::<(MessageBody, u64)>();
     let (answer_io, answer_hub, answer_user) = (io.clone(), hub.clone(), user.clone());
     tokio::spawn(async move {
+        // What could not be stored, for the user's later lines to wait for.
+        let mut unsaved = Unsaved::default();
         while let Some((said, ack)) = pending.recv().await {
-            if let Some(question) = record(&io, &hub, &user, sid, said, ack).await {
+            if !unsaved.admits(said.client_id.as_ref().map(ClientMessageId::as_str)) {
+                refuse_unsent(&io, &hub, sid, &Refusal::AfterUnsaved, ack).await;
+                continue;
+            }
+            if let Some(question) = record(&io, &hub, &user, sid, said, ack, &mut unsaved).await {
                 let _ = questions.send(question);
             }
         }
@@ -251,6 +258,14 @@ async fn report_unsaved(io: &SocketIo, to: String, error: &StoreError) {
     let _ = io.to(to).emit(CHAT_ERROR, &refusal).await;
 }
 
+/// Tells socket `sender` that what it said was not stored, and why.
+async fn refuse_unsent(io: &SocketIo, hub: &Hub, sender: Sid, refusal: &Refusal, ack: AckSender) {
+    hub.metrics.refused(refusal.reason());
+    let error = ChatError::from(refusal);
+    let _ = ack.send(&SendOutcome::Rejected(error.clone()));
+    let _ = io.to(sender.to_string()).emit(CHAT_ERROR, &error).await;
+}
+
 /// Stores what the user said, acks it and shows it in the user's other
 /// tabs; returns what to ask the bot and the line's id, unless it was a
 /// resend (asked before) or could not be stored.
@@ -261,6 +276,7 @@ async fn record(
     sender: Sid,
     said: Said,
     ack: AckSender,
+    unsaved: &mut Unsaved,
 ) -> Option<(MessageBody, u64)> {
     let spoken = BotmasterMessage {
         text: said.text.as_str().to_owned(),
@@ -270,11 +286,9 @@ async fn record(
     let stored = match store_lines(&hub.store, user, line, None).await {
         Ok(stored) => stored,
         Err(error) => {
-            hub.metrics.refused(Refusal::Unavailable.reason());
-            let _ = ack.send(&SendOutcome::Rejected(ChatError::from(
-                &Refusal::Unavailable,
-            )));
-            report_unsaved(io, sender.to_string(), &error).await;
+            tracing::error!(%error, "cannot store a private conversation");
+            unsaved.failed(said.client_id.iter().map(ClientMessageId::as_str));
+            refuse_unsent(io, hub, sender, &Refusal::Unavailable, ack).await;
             return None;
         }
     };

@@ -85,6 +85,9 @@ pub(super) enum Step {
         senders: Vec<Sender>,
         error: StoreError,
     },
+    /// Messages not stored because an earlier message of their sender's
+    /// could not be: their senders are told to send that one first.
+    Held { senders: Vec<Sender> },
     /// A socket to bring up to date and add to the room.
     Join {
         socket: SocketRef,
@@ -150,6 +153,11 @@ impl Publisher {
                 tracing::error!(%error, "cannot store messages; senders are told");
                 for Sender { socket, ack } in senders {
                     refusal::refuse(&socket, &Refusal::Unavailable, ack, &self.context.metrics);
+                }
+            }
+            Step::Held { senders } => {
+                for Sender { socket, ack } in senders {
+                    refusal::refuse(&socket, &Refusal::AfterUnsaved, ack, &self.context.metrics);
                 }
             }
             Step::Join {

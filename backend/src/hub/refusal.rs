@@ -9,6 +9,10 @@ use crate::metrics::Metrics;
 /// How soon a message sent while its socket is still arriving may be sent again.
 const ARRIVING_RETRY_MS: u64 = 100;
 
+/// How soon a message that could not be stored may be sent again: the
+/// database may be restarting.
+const UNAVAILABLE_RETRY_MS: u64 = 1000;
+
 /// Why the hub refused a message or a request. Told to its sender only,
 /// never broadcast.
 #[derive(Debug, Error)]
@@ -62,6 +66,12 @@ pub(crate) enum Refusal {
     /// The message could not be stored, so nobody got it.
     #[error("The server could not save your message, so it was not sent; try again later")]
     Unavailable,
+    /// An earlier message of the sender's could not be stored and has not
+    /// been sent again: this one waits, so the two are stored in order.
+    #[error(
+        "An earlier message of yours could not be saved; send that one again first, then this one"
+    )]
+    AfterUnsaved,
 }
 
 impl From<&Refusal> for ChatError {
@@ -82,7 +92,9 @@ impl From<&Refusal> for ChatError {
             }
             Refusal::Overloaded => (ErrorCode::Overloaded, None),
             Refusal::Arriving => (ErrorCode::Overloaded, Some(ARRIVING_RETRY_MS)),
-            Refusal::Unavailable => (ErrorCode::Unavailable, None),
+            Refusal::Unavailable | Refusal::AfterUnsaved => {
+                (ErrorCode::Unavailable, Some(UNAVAILABLE_RETRY_MS))
+            }
         };
         Self {
             code,
@@ -109,6 +121,7 @@ impl Refusal {
             Self::StoreQuota(_) => "store_quota",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
+            Self::AfterUnsaved => "after_unsaved",
         }
     }
 }

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use super::conversation::{GROUP, PRIVATE, room_key};
 use super::history::{Extra, now};
 use super::publisher::{self, Context, Sender, Step};
+use super::unsaved::Unsaved;
 use crate::metrics::Metrics;
 use crate::store::{Appended, Draft, Store, StoreError};
 
@@ -211,26 +212,26 @@ pub(crate) fn start(
                         last_id,
                     } => {
                         let earlier = std::mem::take(&mut writes);
-                        let sent = match save(&store, earlier, &metrics).await {
-                            Some(step) => steps.send(step).await,
-                            None => Ok(()),
-                        };
                         let join = Step::Join {
                             socket,
                             room,
                             last_id,
                         };
-                        if sent.is_err() || steps.send(join).await.is_err() {
-                            return;
+                        let mut stored = save(&store, earlier, &metrics).await;
+                        stored.push(join);
+                        for step in stored {
+                            if steps.send(step).await.is_err() {
+                                return;
+                            }
                         }
                     }
                     write => writes.push(write),
                 }
             }
-            if let Some(step) = save(&store, writes, &metrics).await
-                && steps.send(step).await.is_err()
-            {
-                return;
+            for step in save(&store, writes, &metrics).await {
+                if steps.send(step).await.is_err() {
+                    return;
+                }
             }
         }
     });
@@ -272,17 +273,88 @@ where
     }
 }
 
-/// Stores the drafts of `writes` in one step; `None` when there is nothing to store.
-async fn save(store: &Arc<dyn Store>, writes: Vec<Job>, metrics: &Metrics) -> Option<Step> {
+/// Stores the drafts of `writes` in one batch and says what the publishing
+/// stage is to do: with the messages held back first (their senders'
+/// earlier messages could not be stored, see [`Unsaved`]), then with what
+/// was stored, or could not be.
+async fn save(store: &Arc<dyn Store>, writes: Vec<Job>, metrics: &Metrics) -> Vec<Step> {
+    let (writes, held) = hold_back(writes);
+    let mut steps = Vec::new();
+    if !held.is_empty() {
+        steps.push(Step::Held { senders: held });
+    }
     if writes.is_empty() {
-        return None;
+        return steps;
     }
     let sent_at = now();
     let drafts: Vec<Draft> = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
     let (count, started) = (drafts.len(), std::time::Instant::now());
     let result = store.append(drafts).await;
     metrics.appended(count, started.elapsed());
-    Some(outcome(writes, result))
+    if result.is_err() {
+        remember_unsaved(&writes);
+    }
+    steps.push(outcome(writes, result));
+    steps
+}
+
+/// Splits `writes` into those to store and the senders of those held back:
+/// messages of sockets that wait for a message that could not be stored
+/// to be sent again.
+fn hold_back(writes: Vec<Job>) -> (Vec<Job>, Vec<Sender>) {
+    let mut held = Vec::new();
+    let mut kept = Vec::with_capacity(writes.len());
+    for job in writes {
+        let admitted = match &job {
+            Job::User {
+                socket, client_id, ..
+            } => admitted(socket, client_id.as_ref()),
+            Job::Bot { .. } | Job::Join { .. } => true,
+        };
+        match job {
+            Job::User { socket, ack, .. } if !admitted => held.push(Sender { socket, ack }),
+            job => kept.push(job),
+        }
+    }
+    (kept, held)
+}
+
+/// Whether `socket`'s message with `client_id` may be stored now (see [`Unsaved`]).
+fn admitted(socket: &SocketRef, client_id: Option<&ClientMessageId>) -> bool {
+    let Some(mut unsaved) = socket.extensions.get::<Unsaved>() else {
+        return true;
+    };
+    let admitted = unsaved.admits(client_id.map(ClientMessageId::as_str));
+    if unsaved.is_empty() {
+        socket.extensions.remove::<Unsaved>();
+    } else {
+        socket.extensions.insert(unsaved);
+    }
+    admitted
+}
+
+/// The people's messages of `writes` could not be stored: each socket's
+/// later messages wait until they are sent again.
+fn remember_unsaved(writes: &[Job]) {
+    let mut failed: Vec<(&SocketRef, Vec<&str>)> = Vec::new();
+    for job in writes {
+        if let Job::User {
+            socket,
+            client_id: Some(client_id),
+            ..
+        } = job
+        {
+            match failed.iter_mut().find(|(s, _)| s.id == socket.id) {
+                Some((_, ids)) => ids.push(client_id.as_str()),
+                None => failed.push((socket, vec![client_id.as_str()])),
+            }
+        }
+    }
+    for (socket, ids) in failed {
+        let mut unsaved = socket.extensions.get::<Unsaved>().unwrap_or_default();
+        unsaved.failed(ids.into_iter());
+        socket.extensions.insert(unsaved);
+    }
 }
 
 /// What the publishing stage is to do with `writes`, stored as `result`.
