@@ -121,10 +121,52 @@ pub(super) async fn run(
                 None => return,
             },
             Some(handoff) = handoffs.recv() => publisher.handoff(handoff).await,
-            Some(notice) = next(&mut feed) => publisher.notice(notice).await,
+            Some(notice) = next(&mut feed) => {
+                // What has piled up meanwhile is sent out together: one read
+                // per room for many notices.
+                let mut notices = vec![notice];
+                if let Some(feed) = feed.as_mut() {
+                    while notices.len() < NOTICES_AT_ONCE
+                        && let Ok(more) = feed.try_recv()
+                    {
+                        notices.push(more);
+                    }
+                }
+                for notice in coalesce(notices, &publisher.context.node) {
+                    publisher.notice(notice).await;
+                }
+            }
             _ = resync.tick(), if feed.is_some() => publisher.notice(Notice::Resync).await,
         }
     }
+}
+
+/// Most notices taken from the feed at once.
+const NOTICES_AT_ONCE: usize = 1024;
+
+/// `notices` without those of what node `own` stored (it sent those out
+/// already), and with those of one room merged into one with the highest
+/// id (sending out up to it covers the rest), where the room's first one
+/// was; relayed events and resyncs stay as they are, in order.
+fn coalesce(notices: Vec<Notice>, own: &str) -> Vec<Notice> {
+    let mut merged: Vec<Notice> = Vec::with_capacity(notices.len());
+    for notice in notices {
+        match notice {
+            Notice::Stored { node, .. } if node == own => {}
+            Notice::Stored { room, id, node } => {
+                let earlier = merged.iter_mut().find_map(|earlier| match earlier {
+                    Notice::Stored { room: r, id, .. } if *r == room => Some(id),
+                    _ => None,
+                });
+                match earlier {
+                    Some(highest) => *highest = (*highest).max(id),
+                    None => merged.push(Notice::Stored { room, id, node }),
+                }
+            }
+            other => merged.push(other),
+        }
+    }
+    merged
 }
 
 /// The feed's next notice; never, without a feed (or once it has ended).
@@ -380,5 +422,31 @@ mod tests {
         assert!(is_group("group:dev"));
         assert!(!is_group("groupie"));
         assert!(!is_group("user:ann"));
+    }
+
+    #[test]
+    fn notices_that_piled_up_become_one_per_room_and_own_ones_go() {
+        let stored = |room: &str, id, node: &str| Notice::Stored {
+            room: room.to_owned(),
+            id,
+            node: node.to_owned(),
+        };
+        let notices = vec![
+            stored("group", 3, "b"),
+            Notice::Relayed("typing".to_owned()),
+            stored("group:dev", 7, "b"),
+            stored("group", 5, "a"),
+            stored("group", 4, "c"),
+            Notice::Resync,
+        ];
+        assert_eq!(
+            coalesce(notices, "a"),
+            [
+                stored("group", 4, "b"),
+                Notice::Relayed("typing".to_owned()),
+                stored("group:dev", 7, "b"),
+                Notice::Resync,
+            ]
+        );
     }
 }

@@ -131,12 +131,19 @@ impl Store for PostgresStore {
         let extras = column(|d| d.extra.clone());
         let client_ids = column(|d| d.client_id.clone());
         let sent_ats: Vec<i64> = drafts.iter().map(|d| to_sql(d.sent_at)).collect();
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(classify)?;
-        let rows = transaction
-            .query(
+        let client = self.client().await?;
+        // One statement is one transaction: the batch commits whole, in one
+        // round trip, with a statement the connection has prepared before.
+        let append = client
+            .prepare_cached(
                 "SELECT n, given_id, duplicate, was_author, was_body, was_extra, was_sent_at
                  FROM chat_append($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(
+                &append,
                 &[
                     &self.node,
                     &rooms,
@@ -149,7 +156,6 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(classify)?;
-        transaction.commit().await.map_err(classify)?;
         if rows.len() != drafts.len() {
             return Err(StoreError::Failed(
                 format!("stored {} of {} drafts", rows.len(), drafts.len()).into(),
@@ -181,12 +187,15 @@ impl Store for PostgresStore {
 
     async fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
+        let after_id = client
+            .prepare_cached(
                 "SELECT id, author, body, extra, client_id, sent_at, room FROM messages
                  WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
-                &[&room, &to_sql(after), &to_sql(limit as u64)],
             )
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(&after_id, &[&room, &to_sql(after), &to_sql(limit as u64)])
             .await
             .map_err(classify)?;
         Ok(rows.iter().map(read).collect())
