@@ -26,10 +26,11 @@ const CONNECTING_AT_ONCE: usize = 64;
     about = "Load generator for Socket.IO chat servers"
 )]
 pub struct Load {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:3000")]
-    pub url: String,
-    /// How many clients connect. Default 50.
+    /// The server's base URL; with several (comma-separated), the clients
+    /// are spread over them in turn (the senders first, then the listeners).
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:3000")]
+    pub url: Vec<String>,
+    /// How many clients connect and send. Default 50.
     #[arg(long, default_value_t = 50)]
     pub clients: usize,
     /// How many messages each client sends; 0 keeps them idle. Default 20.
@@ -38,9 +39,18 @@ pub struct Load {
     /// Messages per second per client. Default 10.
     #[arg(long, default_value_t = 10.0)]
     pub rate: f64,
-    /// The server's process id, to report its memory and CPU from /proc.
+    /// The server's process id, to report its memory and CPU from /proc;
+    /// several (comma-separated) for a cluster, added up.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+    /// The database server's process id (PostgreSQL's postmaster): the CPU
+    /// of it and its processes is added to the servers'.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub database_pid: Option<u32>,
+    /// Idle receivers besides the senders: they send nothing, and the report
+    /// gives the time from each send to its arrival at the last of them.
+    #[arg(long, default_value_t = 0)]
+    pub listeners: usize,
     /// Give up after this many seconds, counting what did not arrive as lost. Default 120.
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
@@ -89,6 +99,24 @@ pub struct Report {
     pub timed_out: bool,
     /// The server's costs, when its process id was given.
     pub server: Option<ServerCost>,
+    /// With `--listeners`: how fast each message reached all of them.
+    pub fanout: Option<Fanout>,
+}
+
+/// How one message reaches many idle listeners.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fanout {
+    /// Listeners connected.
+    pub listeners: usize,
+    /// Messages sent.
+    pub messages: u64,
+    /// Per message, from its send to its arrival at the last listener.
+    pub to_last_listener: Latencies,
+    /// Messages that did not reach every listener.
+    pub incomplete: u64,
+    /// Server CPU microseconds per delivery while messaging (connecting
+    /// the listeners left out), when the server's process id was given.
+    pub cpu_micros_per_delivery: Option<f64>,
 }
 
 /// What the server process spent.
@@ -98,22 +126,28 @@ pub struct ServerCost {
     pub peak_rss_kib: u64,
     /// Resident memory added by the connections, per connection, in KiB.
     pub rss_per_connection_kib: f64,
-    /// CPU seconds used during the run (connecting and messaging).
+    /// CPU seconds used during the run (connecting and messaging), the
+    /// database's included.
     pub cpu_seconds: f64,
+    /// Of those, the database's (with `--database-pid`).
+    pub database_cpu_seconds: Option<f64>,
     /// CPU microseconds per delivered message (0 when idle).
     pub cpu_micros_per_delivery: f64,
 }
 
 /// Runs `load` and reports; errors only when not a single client can connect.
 pub async fn run(load: &Load) -> anyhow::Result<Report> {
-    let before = load.server_pid.and_then(ProcessStats::read);
+    let read = || ProcessStats::read_all(&load.server_pid);
+    let database = || load.database_pid.and_then(ProcessStats::tree_cpu_seconds);
+    let (before, database_before) = (read(), database());
     let started = Instant::now();
     let sockets = connect_all(load).await?;
     let connect_seconds = started.elapsed().as_secs_f64();
-    let connected = load.server_pid.and_then(ProcessStats::read);
+    let connected = read();
 
     let clients = sockets.len();
-    let expected = (clients * clients * load.messages) as u64;
+    let senders = load.clients.min(clients);
+    let expected = (senders * load.messages * clients) as u64;
     let origin = Instant::now();
     let send_time = Duration::from_secs_f64(load.messages as f64 / load.rate.max(0.001));
     let deadline = origin + send_time + Duration::from_secs(load.timeout_secs);
@@ -122,8 +156,9 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     for (index, socket) in sockets.into_iter().enumerate() {
         let client = Client {
             index,
-            clients,
-            messages: load.messages,
+            senders,
+            per_sender: load.messages,
+            messages: if index < senders { load.messages } else { 0 },
             rate: load.rate,
             origin,
             deadline,
@@ -134,23 +169,59 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     let mut last_delivery = origin;
     let mut sent = 0;
     let mut timed_out = false;
-    for task in tasks {
+    // Per message (sender, sequence), the latest arrival at a listener.
+    let mut slowest = std::collections::HashMap::<(usize, u64), (u64, usize)>::new();
+    for (index, task) in tasks.into_iter().enumerate() {
         let outcome = task.await?;
         sent += outcome.sent;
-        latencies.extend(outcome.latencies);
+        if index >= senders {
+            for &(key, micros) in &outcome.latencies {
+                let entry = slowest.entry(key).or_default();
+                *entry = (entry.0.max(micros), entry.1 + 1);
+            }
+        }
+        latencies.extend(outcome.latencies.into_iter().map(|(_, micros)| micros));
         last_delivery = last_delivery.max(outcome.last_delivery);
         timed_out |= outcome.timed_out;
     }
-    let after = load.server_pid.and_then(ProcessStats::read);
-
+    let after = read();
+    let database_after = database();
     let delivered = latencies.len() as u64;
+    let messaging_cpu = connected
+        .zip(after)
+        .map(|(connected, after)| after.cpu_seconds - connected.cpu_seconds);
+    let fanout = (load.listeners > 0).then(|| {
+        let listeners = clients - senders;
+        let messages = (senders * load.messages) as u64;
+        Fanout {
+            listeners,
+            messages,
+            incomplete: messages - slowest.values().filter(|(_, n)| *n == listeners).count() as u64,
+            to_last_listener: Latencies::of(
+                slowest
+                    .values()
+                    .filter(|(_, n)| *n == listeners)
+                    .map(|(micros, _)| *micros)
+                    .collect(),
+            ),
+            cpu_micros_per_delivery: messaging_cpu
+                .filter(|_| delivered > 0)
+                .map(|cpu| cpu * 1e6 / delivered as f64),
+        }
+    });
+
     let active = last_delivery
         .saturating_duration_since(origin)
         .as_secs_f64();
     let server = match (before, connected, after) {
         (Some(before), Some(connected), Some(after)) => {
-            let cpu_seconds = after.cpu_seconds - before.cpu_seconds;
+            let database_cpu_seconds = database_after
+                .zip(database_before)
+                .map(|(after, before)| after - before);
+            let cpu_seconds =
+                after.cpu_seconds - before.cpu_seconds + database_cpu_seconds.unwrap_or(0.0);
             Some(ServerCost {
+                database_cpu_seconds,
                 peak_rss_kib: after.peak_rss_kib,
                 rss_per_connection_kib: connected.rss_kib.saturating_sub(before.rss_kib) as f64
                     / clients.max(1) as f64,
@@ -181,6 +252,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
         },
         timed_out,
         server,
+        fanout,
     })
 }
 
@@ -194,17 +266,18 @@ async fn connect_all(load: &Load) -> anyhow::Result<Vec<Socket>> {
         },
         ..ClientConfig::default()
     };
-    let mut pending = Vec::with_capacity(load.clients);
-    for _ in 0..load.clients {
+    let everyone = load.clients + load.listeners;
+    let mut pending = Vec::with_capacity(everyone);
+    for n in 0..everyone {
         let gate = gate.clone();
-        let url = load.url.clone();
+        let url = load.url[n % load.url.len().max(1)].clone();
         let config = config.clone();
         pending.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
             Socket::connect(&url, config).await
         }));
     }
-    let mut sockets = Vec::with_capacity(load.clients);
+    let mut sockets = Vec::with_capacity(everyone);
     for task in pending {
         sockets.push(task.await??);
     }
@@ -214,7 +287,11 @@ async fn connect_all(load: &Load) -> anyhow::Result<Vec<Socket>> {
 /// One simulated user: sends on a schedule and times what it receives.
 struct Client {
     index: usize,
-    clients: usize,
+    /// How many clients send (the first ones); the rest only listen.
+    senders: usize,
+    /// How many messages each sender sends.
+    per_sender: usize,
+    /// How many messages this one sends.
     messages: usize,
     rate: f64,
     origin: Instant,
@@ -223,17 +300,18 @@ struct Client {
 
 struct Outcome {
     sent: u64,
-    latencies: Vec<u64>,
+    /// Per message received: (sender, sequence) and micros since it was sent.
+    latencies: Vec<((usize, u64), u64)>,
     last_delivery: Instant,
     timed_out: bool,
 }
 
 impl Client {
     async fn run(self, mut socket: Socket) -> Outcome {
-        let wanted = self.clients * self.messages;
+        let wanted = self.senders * self.per_sender;
         let period = Duration::from_secs_f64(1.0 / self.rate.max(0.001));
         // Spread clients over one period so they do not all send in the same instant.
-        let offset = period.mul_f64(self.index as f64 / self.clients as f64);
+        let offset = period.mul_f64(self.index as f64 / self.senders.max(1) as f64);
         let mut next_send = self.origin + offset;
         let mut outcome = Outcome {
             sent: 0,
@@ -253,9 +331,9 @@ impl Client {
                 }
                 event = socket.next_event() => match event {
                     Some(ClientEvent::Event { name, args, .. }) if name == NEW_MESSAGE => {
-                        if let Some(sent_at) = args.first().and_then(sent_at_micros) {
+                        if let Some((key, sent_at)) = args.first().and_then(sent_at_micros) {
                             let now = self.origin.elapsed().as_micros() as u64;
-                            outcome.latencies.push(now.saturating_sub(sent_at));
+                            outcome.latencies.push((key, now.saturating_sub(sent_at)));
                             outcome.last_delivery = Instant::now();
                         }
                     }
@@ -272,13 +350,11 @@ impl Client {
     }
 }
 
-/// The send time a bench message carries in its body: `client seq micros`.
-fn sent_at_micros(message: &Value) -> Option<u64> {
-    message
-        .get("body")?
-        .as_str()?
-        .split(' ')
-        .nth(2)?
-        .parse()
-        .ok()
+/// What a bench message carries in its body, `client seq micros`: the
+/// sender and sequence, and the send time.
+fn sent_at_micros(message: &Value) -> Option<((usize, u64), u64)> {
+    let mut fields = message.get("body")?.as_str()?.split(' ');
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    let (client, seq, micros) = (next()?, next()?, next()?);
+    Some(((usize::try_from(client).ok()?, seq), micros))
 }

@@ -1,15 +1,17 @@
 //! `cargo xtask bench`: chat-server against the tutorial's Node.js server,
 //! the same loads, alternating, each run on a fresh server process. Prints a
 //! Markdown table of medians and ratios and keeps the raw JSON lines in
-//! `target/bench/results.jsonl`. chat-server runs twice: as deployed (every
-//! message synced to SQLite before it is broadcast) and with its history in
-//! memory, which prices durability.
+//! `target/bench/results.jsonl`. chat-server runs as deployed (every
+//! message synced to SQLite before it is broadcast), with its history in
+//! memory, which prices durability, and on PostgreSQL as one node and as
+//! two, beside Node's two processes with the socket.io Postgres adapter.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
+use crate::postgres::Postgres;
 use crate::tools::{self, step};
 use crate::{command, project};
 
@@ -34,24 +36,45 @@ pub const UNLIMITED: [&str; 12] = [
 /// Runs of each load on each server; the table shows medians.
 const ROUNDS: usize = 3;
 
-/// One load, as chat-bench flags.
+/// One load, as chat-bench flags, and the servers it runs on.
 struct Scenario {
     name: &'static str,
     flags: &'static [&'static str],
+    servers: &'static [Server],
 }
+
+/// The servers of one process: chat-server durable and in memory, Node.
+const ALONE: &[Server] = &[Server::Rust, Server::RustInMemory, Server::Node];
+
+/// Those and the clusters on PostgreSQL: ours with one and two nodes, and
+/// Node's with the socket.io Postgres adapter.
+const WITH_CLUSTERS: &[Server] = &[
+    Server::Rust,
+    Server::RustInMemory,
+    Server::Node,
+    Server::RustPostgres,
+    Server::RustPostgresTwoNodes,
+    Server::NodePostgresTwoNodes,
+];
+
+/// One node of each, for the fan-out to many listeners.
+const FANOUT: &[Server] = &[Server::Rust, Server::Node];
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "50 clients x 20 msgs at 10/s",
         flags: &["--clients", "50", "--messages", "20", "--rate", "10"],
+        servers: WITH_CLUSTERS,
     },
     Scenario {
         name: "200 clients x 10 msgs at 2/s",
         flags: &["--clients", "200", "--messages", "10", "--rate", "2"],
+        servers: WITH_CLUSTERS,
     },
     Scenario {
         name: "50 clients x 100 msgs at 100/s (saturating)",
         flags: &["--clients", "50", "--messages", "100", "--rate", "100"],
+        servers: ALONE,
     },
     Scenario {
         name: "20 clients x 20 msgs at 5/s over long-polling",
@@ -65,24 +88,59 @@ const SCENARIOS: &[Scenario] = &[
             "--transport",
             "polling",
         ],
+        servers: ALONE,
     },
     Scenario {
         name: "1,000 idle connections",
         flags: &["--clients", "1000", "--messages", "0"],
+        servers: ALONE,
+    },
+    Scenario {
+        name: "1,000 listeners, 5 senders x 20 msgs at 1/s",
+        flags: &[
+            "--clients",
+            "5",
+            "--messages",
+            "20",
+            "--rate",
+            "1",
+            "--listeners",
+            "1000",
+        ],
+        servers: FANOUT,
+    },
+    Scenario {
+        name: "10,000 listeners, 5 senders x 20 msgs at 1/s",
+        flags: &[
+            "--clients",
+            "5",
+            "--messages",
+            "20",
+            "--rate",
+            "1",
+            "--listeners",
+            "10000",
+        ],
+        servers: FANOUT,
     },
 ];
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Server {
     /// chat-server as deployed: SQLite, synced on every commit.
     Rust,
     /// chat-server with its history in memory only.
     RustInMemory,
+    /// The tutorial's Node.js server.
     Node,
+    /// One chat-server node on PostgreSQL.
+    RustPostgres,
+    /// Two chat-server nodes on one PostgreSQL, the clients split between them.
+    RustPostgresTwoNodes,
+    /// The tutorial's server as two Node.js processes with
+    /// `@socket.io/postgres-adapter`, the clients split between them.
+    NodePostgresTwoNodes,
 }
-
-/// Every server measured, in the order of the table.
-const SERVERS: [Server; 3] = [Server::Rust, Server::RustInMemory, Server::Node];
 
 impl Server {
     fn name(self) -> &'static str {
@@ -90,44 +148,67 @@ impl Server {
             Self::Rust => "chat-server",
             Self::RustInMemory => "chat-server, history in memory",
             Self::Node => "node tutorial",
+            Self::RustPostgres => "chat-server, 1 node on PostgreSQL",
+            Self::RustPostgresTwoNodes => "chat-server, 2 nodes on PostgreSQL",
+            Self::NodePostgresTwoNodes => "node + postgres-adapter, 2 processes",
         }
     }
 
-    fn command(self) -> Command {
+    /// How many processes serve the clients.
+    fn processes(self) -> usize {
         match self {
-            Self::Rust | Self::RustInMemory => {
-                let store = if self == Self::Rust {
-                    "sqlite"
-                } else {
-                    "memory"
-                };
-                let data = project::root().join("target/bench/data");
+            Self::RustPostgresTwoNodes | Self::NodePostgresTwoNodes => 2,
+            _ => 1,
+        }
+    }
+
+    fn uses_postgres(self) -> bool {
+        matches!(
+            self,
+            Self::RustPostgres | Self::RustPostgresTwoNodes | Self::NodePostgresTwoNodes
+        )
+    }
+
+    /// The command of process `n` of this server, on `database` if it uses one.
+    fn command(self, n: usize, database: Option<&str>) -> Command {
+        match self {
+            Self::Node | Self::NodePostgresTwoNodes => {
+                let mut command = command::new("node");
+                command
+                    .arg(project::e2e().join("fixtures/tutorial-server/index.cjs"))
+                    .env("PORT", "0");
+                if let Some(url) = database {
+                    command.env("DATABASE_URL", url);
+                }
+                command
+            }
+            Self::Rust | Self::RustInMemory | Self::RustPostgres | Self::RustPostgresTwoNodes => {
+                let data = project::root().join(format!("target/bench/data-{n}"));
                 // A fresh history for every run.
                 let _ = std::fs::remove_dir_all(&data);
                 let mut command = command::new(project::root().join("target/release/chat-server"));
-                command
-                    .arg("--store")
-                    .arg(store)
-                    .arg("--data-dir")
-                    .arg(&data);
+                command.arg("--data-dir").arg(&data);
+                match (self, database) {
+                    (Self::RustInMemory, _) => command.args(["--store", "memory"]),
+                    (_, Some(url)) => command
+                        .args(["--store", "postgres", "--database-url", url])
+                        .args(["--node-id", &format!("bench-{n}")]),
+                    _ => command.args(["--store", "sqlite"]),
+                };
                 // The per-client limits protect users from spam and floods;
                 // a benchmark is all spam, from one address.
                 command.args(["--port", "0"]).args(UNLIMITED);
                 command.arg("--dist").arg(project::dist());
                 command
             }
-            Self::Node => {
-                let mut command = command::new("node");
-                command
-                    .arg(project::e2e().join("fixtures/tutorial-server/index.cjs"))
-                    .env("PORT", "0");
-                command
-            }
         }
     }
 }
 
-/// Runs every scenario on both servers and prints the table.
+/// The medians of one scenario, per server that ran it.
+type Row = (&'static str, Vec<(Server, serde_like::Report)>);
+
+/// Runs every scenario on its servers and prints the tables.
 pub fn bench() -> anyhow::Result<()> {
     tools::ensure_npm_packages()?;
     step("building chat-server and chat-bench (release)");
@@ -142,49 +223,66 @@ pub fn bench() -> anyhow::Result<()> {
     let out_dir = project::root().join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let mut raw = std::fs::File::create(out_dir.join("results.jsonl"))?;
+    step("a throwaway PostgreSQL for the clusters");
+    let postgres = Postgres::start()?;
+    let mut databases = 0;
 
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for scenario in SCENARIOS {
         step(&format!(
             "{} ({ROUNDS} rounds per server, alternating)",
             scenario.name
         ));
-        let mut results: [Vec<serde_like::Report>; 3] = Default::default();
+        let servers = scenario.servers;
+        let mut results: Vec<Vec<serde_like::Report>> = vec![Vec::new(); servers.len()];
         for round in 0..ROUNDS {
             // Each round starts with another server, so none always runs on a cold machine.
-            for n in 0..SERVERS.len() {
-                let index = (n + round) % SERVERS.len();
-                let server = SERVERS[index];
-                let line = run_once(server, scenario)?;
+            for n in 0..servers.len() {
+                let index = (n + round) % servers.len();
+                let server = servers[index];
+                let database = if server.uses_postgres() {
+                    databases += 1;
+                    Some(postgres.create_database(&format!("bench_{databases}"))?)
+                } else {
+                    None
+                };
+                let db = database.as_deref().map(|url| (url, postgres.pid()));
+                let line = run_once(server, scenario, db)?;
                 writeln!(raw, "{line}")?;
                 let report = serde_like::Report::parse(&line)
                     .with_context(|| format!("reading chat-bench output: {line}"))?;
-                println!("  {:<31} {}", server.name(), report.summary());
+                println!("  {:<37} {}", server.name(), report.summary());
                 results[index].push(report);
             }
         }
-        rows.push((
-            scenario.name,
-            serde_like::median(&results[0]),
-            serde_like::median(&results[1]),
-            serde_like::median(&results[2]),
-        ));
+        let medians = servers
+            .iter()
+            .zip(&results)
+            .map(|(server, reports)| (*server, serde_like::median(reports)))
+            .collect();
+        rows.push((scenario.name, medians));
     }
+    drop(postgres);
+    print_tables(&rows);
+    page_load()
+}
 
+fn print_tables(rows: &[Row]) {
+    let of = |row: &Row, server: Server| {
+        row.1
+            .iter()
+            .find(|(s, _)| *s == server)
+            .map(|(_, r)| r.clone())
+    };
     println!(
         "\n| load | server | deliveries/s | lost | p50 ms | p99 ms | CPU µs/delivery | peak RSS MiB | KiB/connection |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (name, rust, memory, node) in &rows {
-        let servers = [
-            (Server::Rust, rust),
-            (Server::RustInMemory, memory),
-            (Server::Node, node),
-        ];
+    for (name, servers) in rows {
         for (server, r) in servers {
-            let server = server.name();
             println!(
-                "| {name} | {server} | {:.0} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+                "| {name} | {} | {:.0} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+                server.name(),
                 r.deliveries_per_second,
                 r.lost,
                 r.p50_ms,
@@ -199,9 +297,13 @@ pub fn bench() -> anyhow::Result<()> {
         "\n| load | deliveries/s | p99 | CPU per delivery | peak RSS | memory per connection |"
     );
     println!("|---|---|---|---|---|---|");
-    for (name, rust, _, node) in &rows {
+    for row in rows {
+        let (Some(rust), Some(node)) = (of(row, Server::Rust), of(row, Server::Node)) else {
+            continue;
+        };
         println!(
-            "| {name} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
+            row.0,
             ratio(rust.deliveries_per_second, node.deliveries_per_second),
             ratio(node.p99_ms, rust.p99_ms),
             ratio(node.cpu_micros_per_delivery, rust.cpu_micros_per_delivery),
@@ -217,12 +319,17 @@ pub fn bench() -> anyhow::Result<()> {
         "| load | deliveries/s kept | p99 ms, memory → SQLite | CPU µs/delivery, memory → SQLite |"
     );
     println!("|---|---|---|---|");
-    for (name, rust, memory, _) in &rows {
+    for row in rows {
+        let (Some(rust), Some(memory)) = (of(row, Server::Rust), of(row, Server::RustInMemory))
+        else {
+            continue;
+        };
         if memory.deliveries_per_second <= 0.0 {
             continue;
         }
         println!(
-            "| {name} | {:.0}% | {:.2} → {:.2} | {:.1} → {:.1} |",
+            "| {} | {:.0}% | {:.2} → {:.2} | {:.1} → {:.1} |",
+            row.0,
             100.0 * rust.deliveries_per_second / memory.deliveries_per_second,
             memory.p99_ms,
             rust.p99_ms,
@@ -230,7 +337,52 @@ pub fn bench() -> anyhow::Result<()> {
             rust.cpu_micros_per_delivery,
         );
     }
-    page_load()
+    println!(
+        "\nOn PostgreSQL (CPU of the servers and PostgreSQL, summed): one node and two, against Node's two processes with the adapter:\n"
+    );
+    println!(
+        "| load | CPU µs/delivery: SQLite → 1 node → 2 nodes | 2 nodes vs Node + adapter, CPU | p99 ms, 2 nodes vs Node + adapter | lost, 2 nodes vs Node + adapter |"
+    );
+    println!("|---|---|---|---|---|");
+    for row in rows {
+        let (Some(sqlite), Some(one), Some(two), Some(node)) = (
+            of(row, Server::Rust),
+            of(row, Server::RustPostgres),
+            of(row, Server::RustPostgresTwoNodes),
+            of(row, Server::NodePostgresTwoNodes),
+        ) else {
+            continue;
+        };
+        println!(
+            "| {} | {:.1} → {:.1} → {:.1} | {} | {:.2} vs {:.2} | {} vs {} |",
+            row.0,
+            sqlite.cpu_micros_per_delivery,
+            one.cpu_micros_per_delivery,
+            two.cpu_micros_per_delivery,
+            ratio(node.cpu_micros_per_delivery, two.cpu_micros_per_delivery),
+            two.p99_ms,
+            node.p99_ms,
+            two.lost,
+            node.lost,
+        );
+    }
+    println!("\nFan-out: from a send to its arrival at the last listener, one node:\n");
+    println!(
+        "| load | server | p50 ms to the last | p99 ms to the last | CPU µs/delivery (messaging) | KiB/listener |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, servers) in rows {
+        for (server, r) in servers.iter().filter(|(_, r)| r.last_p99_ms > 0.0) {
+            println!(
+                "| {name} | {} | {:.1} | {:.1} | {:.2} | {:.1} |",
+                server.name(),
+                r.last_p50_ms,
+                r.last_p99_ms,
+                r.fanout_cpu_micros,
+                r.rss_per_connection_kib
+            );
+        }
+    }
 }
 
 /// The page from navigation to connected, in Chromium, with the release
@@ -260,23 +412,42 @@ fn ratio(worse: f64, better: f64) -> String {
     }
 }
 
-/// Starts `server`, runs chat-bench once against it, stops it; returns the JSON line.
-fn run_once(server: Server, scenario: &Scenario) -> anyhow::Result<String> {
-    let (mut child, url) = start(server)?;
-    let output = command::new(project::root().join("target/release/chat-bench"))
-        .args([
-            "--url",
-            &url,
-            "--server-pid",
-            &child.id().to_string(),
-            "--timeout-secs",
-            "60",
-        ])
+/// Starts `server` (on `database`, its URL and the PostgreSQL server's
+/// pid, if it uses one), runs chat-bench once against it, stops it;
+/// returns the JSON line.
+fn run_once(
+    server: Server,
+    scenario: &Scenario,
+    database: Option<(&str, u32)>,
+) -> anyhow::Result<String> {
+    let mut processes = Vec::new();
+    let mut urls = Vec::new();
+    for n in 0..server.processes() {
+        match start(server, n, database.map(|(url, _)| url)) {
+            Ok((child, url)) => {
+                processes.push(child);
+                urls.push(url);
+            }
+            Err(error) => {
+                processes.iter_mut().for_each(stop);
+                return Err(error);
+            }
+        }
+    }
+    let pids: Vec<String> = processes.iter().map(|c| c.id().to_string()).collect();
+    let mut bench = command::new(project::root().join("target/release/chat-bench"));
+    bench
+        .args(["--url", &urls.join(",")])
+        .args(["--server-pid", &pids.join(",")])
+        .args(["--timeout-secs", "60"])
         .args(["--label", &format!("{} / {}", scenario.name, server.name())])
         .args(scenario.flags)
-        .stderr(Stdio::inherit())
-        .output();
-    stop(&mut child);
+        .stderr(Stdio::inherit());
+    if let Some((_, pid)) = database {
+        bench.args(["--database-pid", &pid.to_string()]);
+    }
+    let output = bench.output();
+    processes.iter_mut().for_each(stop);
     let output = output.context("running chat-bench")?;
     if !output.status.success() {
         bail!("chat-bench failed against {}", server.name());
@@ -284,9 +455,10 @@ fn run_once(server: Server, scenario: &Scenario) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-fn start(server: Server) -> anyhow::Result<(Child, String)> {
+/// Starts process `n` of `server`; returns it and the URL it listens on.
+fn start(server: Server, n: usize, database: Option<&str>) -> anyhow::Result<(Child, String)> {
     let mut child = server
-        .command()
+        .command(n, database)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -328,15 +500,26 @@ mod serde_like {
         pub cpu_micros_per_delivery: f64,
         pub peak_rss_kib: f64,
         pub rss_per_connection_kib: f64,
+        /// With listeners: from a send to the last listener.
+        pub last_p50_ms: f64,
+        pub last_p99_ms: f64,
+        /// With listeners: server CPU per delivery while messaging.
+        pub fanout_cpu_micros: f64,
     }
 
     impl Report {
         pub fn parse(line: &str) -> Option<Self> {
-            let number = |key: &str| -> Option<f64> {
+            let number_in = |line: &str, key: &str| -> Option<f64> {
                 let at = line.find(&format!("\"{key}\":"))? + key.len() + 3;
                 let rest = &line[at..];
                 let end = rest.find([',', '}']).unwrap_or(rest.len());
                 rest[..end].trim().parse().ok()
+            };
+            let number = |key: &str| number_in(line, key);
+            // The first `key` after the object named `object`.
+            let after = |object: &str, key: &str| {
+                let at = line.find(&format!("\"{object}\":"))?;
+                number_in(&line[at..], key)
             };
             Some(Self {
                 deliveries_per_second: number("deliveries_per_second")?,
@@ -346,6 +529,9 @@ mod serde_like {
                 cpu_micros_per_delivery: number("cpu_micros_per_delivery").unwrap_or(0.0),
                 peak_rss_kib: number("peak_rss_kib").unwrap_or(0.0),
                 rss_per_connection_kib: number("rss_per_connection_kib").unwrap_or(0.0),
+                last_p50_ms: after("to_last_listener", "p50_ms").unwrap_or(0.0),
+                last_p99_ms: after("to_last_listener", "p99_ms").unwrap_or(0.0),
+                fanout_cpu_micros: after("fanout", "cpu_micros_per_delivery").unwrap_or(0.0),
             })
         }
 
@@ -378,6 +564,9 @@ mod serde_like {
             cpu_micros_per_delivery: field(|r| r.cpu_micros_per_delivery),
             peak_rss_kib: field(|r| r.peak_rss_kib),
             rss_per_connection_kib: field(|r| r.rss_per_connection_kib),
+            last_p50_ms: field(|r| r.last_p50_ms),
+            last_p99_ms: field(|r| r.last_p99_ms),
+            fanout_cpu_micros: field(|r| r.fanout_cpu_micros),
         }
     }
 }
