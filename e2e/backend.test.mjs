@@ -4,7 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
-import { startServer } from './support/server.mjs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { startServer, tempDataDir } from './support/server.mjs';
 import { connect, send } from './support/client.mjs';
 import { expect } from './support/expect.mjs';
 
@@ -282,5 +285,43 @@ describe('/metrics', () => {
       polling.socket.close();
       await own.stop();
     }
+  });
+});
+
+describe('the token secret, shared and rotated', () => {
+  test('a node given the old secret as --previous-secret-file accepts its sessions and signs new ones with its own', async () => {
+    const folder = tempDataDir();
+    const [oldSecret, newSecret] = [join(folder, 'old'), join(folder, 'new')];
+    const old = await startServer({ args: ['--secret-file', oldSecret] });
+    const rotated = await startServer({ args: ['--secret-file', newSecret, '--previous-secret-file', oldSecret] });
+    const sockets = [];
+    try {
+      const ann = await (await fetch(`${old.url}/api/session`, { method: 'POST' })).json();
+      const onRotated = await connect(rotated.url, { transports: ['websocket'], auth: { token: ann.token } });
+      sockets.push(onRotated.socket);
+      const [welcome] = await onRotated.inbox.take('rooms');
+      assert.equal(welcome.user_id, ann.userId, 'the old session is the same user on the rotated node');
+
+      const bob = await (await fetch(`${rotated.url}/api/session`, { method: 'POST' })).json();
+      assert.notEqual(bob.token.split('.')[1], ann.token.split('.')[1]);
+      await assert.rejects(
+        connect(old.url, { transports: ['websocket'], auth: { token: bob.token } }),
+        /invalid session token/,
+        'a token of the new secret means nothing to a node without it',
+      );
+      assert.ok(existsSync(newSecret), 'the new secret file was made');
+    } finally {
+      for (const socket of sockets) socket.close();
+      await old.stop();
+      await rotated.stop();
+    }
+  });
+
+  test('a previous secret file that is missing stops the server with a clear error', async () => {
+    const missing = join(tempDataDir(), 'nothing-here');
+    await assert.rejects(
+      startServer({ args: ['--previous-secret-file', missing] }),
+      (error) => error.message.includes(missing),
+    );
   });
 });

@@ -10,7 +10,7 @@ use crate::logging::LogFormat;
 
 use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
 use crate::hub::ReplyShape;
-use crate::identity::{SecretError, Signer, load_or_create_secret};
+use crate::identity::{SecretError, Signer, load_or_create_secret, load_secret};
 use crate::limits::{ConnectionLimits, Rates, TrustedProxies, TrustedProxy, raise_fd_limit};
 use crate::store::{MemoryStore, OffThread, PostgresStore, SqliteStore, Store, StoreError};
 
@@ -127,6 +127,17 @@ pub struct Config {
     /// Folder for the server's own files (the token secret, the history). Default `data`.
     #[arg(long, env = "DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// The file of the secret that signs and checks session tokens (hex, at
+    /// least 16 bytes), created with a fresh secret if missing. Every node
+    /// of a cluster needs the same one, or a session made on one node is
+    /// refused by the others. Default `secret` in the data folder.
+    #[arg(long, env = "SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// The file of a secret being retired: tokens it signed are still
+    /// accepted, while new ones are signed with `--secret-file`, so that
+    /// nobody is logged out by a rotation. Default none.
+    #[arg(long, env = "PREVIOUS_SECRET_FILE")]
+    pub previous_secret_file: Option<PathBuf>,
     /// Believe `?botmasterUserId=` without a session token, for Botmaster's
     /// original clients. Anyone can then read anyone's bot conversation:
     /// only for trusted networks. Default off.
@@ -264,7 +275,14 @@ impl Config {
         })?;
         // Private conversations and the token secret: for the server's eyes only.
         private(&self.data_dir);
-        let secret = load_or_create_secret(&self.data_dir.join("secret"))?;
+        let secret_file = self
+            .secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret"));
+        let mut signer = Signer::new(load_or_create_secret(&secret_file)?);
+        if let Some(previous) = &self.previous_secret_file {
+            signer = signer.also_accepting(load_secret(previous)?);
+        }
         let node_id = self.node_id.clone().unwrap_or_else(random_node_id);
         let store: Arc<dyn Store> = match self.store {
             StoreKind::Sqlite => {
@@ -313,7 +331,7 @@ impl Config {
             allowed_origins: self.allowed_origin,
             polling: self.transports.contains(&Transport::Polling),
             websocket: self.transports.contains(&Transport::Websocket),
-            signer: Signer::new(secret),
+            signer,
             trust_client_ids: self.insecure_trust_client_ids,
             botmaster_replies: self.botmaster_replies,
             store,

@@ -5,5 +5,5 @@
 mod secret;
 mod token;
 
-pub use secret::{SecretError, load_or_create_secret};
+pub use secret::{SecretError, load_or_create_secret, load_secret};
 pub use token::{Signer, TokenError, UserId};

@@ -32,11 +32,8 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, SecretError> {
         path: path.to_owned(),
         source,
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => decode_hex(text.trim())
-            .filter(|key| key.len() >= 16)
-            .ok_or_else(|| SecretError::Invalid(path.to_owned())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+    match load_secret(path) {
+        Err(SecretError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let mut key = vec![0u8; SECRET_BYTES];
             getrandom::fill(&mut key).expect("the operating system provides randomness");
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -64,8 +61,19 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, SecretError> {
                 Err(error) => Err(io(error)),
             }
         }
-        Err(error) => Err(io(error)),
+        loaded => loaded,
     }
+}
+
+/// The HMAC secret in `path` (hex, at least 16 bytes), which must exist.
+pub fn load_secret(path: &Path) -> Result<Vec<u8>, SecretError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode_hex(text.trim())
+        .filter(|key| key.len() >= 16)
+        .ok_or_else(|| SecretError::Invalid(path.to_owned()))
 }
 
 fn encode_hex(bytes: &[u8]) -> String {

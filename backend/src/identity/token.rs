@@ -54,6 +54,8 @@ pub enum TokenError {
 #[derive(Clone)]
 pub struct Signer {
     key: Vec<u8>,
+    /// A secret being retired: what it signed is still accepted.
+    previous: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -65,11 +67,23 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// A signer with `key` as the HMAC secret.
     pub fn new(key: Vec<u8>) -> Self {
-        Self { key }
+        Self {
+            key,
+            previous: None,
+        }
+    }
+
+    /// This signer, also accepting tokens signed with `previous` (a secret
+    /// being rotated out); new tokens are still signed with its own key.
+    pub fn also_accepting(self, previous: Vec<u8>) -> Self {
+        Self {
+            previous: Some(previous),
+            ..self
+        }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+        mac(&self.key)
     }
 
     /// The token proving `user`.
@@ -80,20 +94,31 @@ impl Signer {
         format!("{}.{signature}", user.as_str())
     }
 
-    /// The user a token proves, if it is genuine. The comparison takes the
-    /// same time whatever the signature.
+    /// The user a token proves, if it is genuine: signed with this signer's
+    /// key, or with the previous one it also accepts. Each comparison takes
+    /// the same time whatever the signature.
     pub fn verify(&self, token: &str) -> Result<UserId, TokenError> {
         let (user, signature) = token.split_once('.').ok_or(TokenError::Malformed)?;
         let user = UserId::parse(user)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| TokenError::Malformed)?;
-        let mut mac = self.mac();
-        mac.update(user.as_str().as_bytes());
-        mac.verify_slice(&signature)
-            .map_err(|_| TokenError::BadSignature)?;
-        Ok(user)
+        let signed_with = |key: &[u8]| {
+            let mut mac = mac(key);
+            mac.update(user.as_str().as_bytes());
+            mac.verify_slice(&signature).is_ok()
+        };
+        if signed_with(&self.key) || self.previous.as_deref().is_some_and(signed_with) {
+            Ok(user)
+        } else {
+            Err(TokenError::BadSignature)
+        }
     }
+}
+
+/// A MAC keyed with `key`.
+fn mac(key: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
 #[cfg(test)]
@@ -121,6 +146,23 @@ mod tests {
         );
         assert_eq!(
             Signer::new(b"other".to_vec()).verify(&token),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_rotated_secret_still_accepts_what_the_previous_one_signed() {
+        let user = UserId::parse("ann").unwrap();
+        let old = signer().issue(&user);
+        let rotated = Signer::new(b"new secret".to_vec()).also_accepting(b"test secret".to_vec());
+        assert_eq!(rotated.verify(&old), Ok(user.clone()));
+        let new = rotated.issue(&user);
+        assert_ne!(new, old, "new tokens are signed with the new secret");
+        assert_eq!(Signer::new(b"new secret".to_vec()).verify(&new), Ok(user));
+        assert_eq!(
+            Signer::new(b"third".to_vec())
+                .also_accepting(b"new secret".to_vec())
+                .verify(&old),
             Err(TokenError::BadSignature)
         );
     }
