@@ -56,7 +56,8 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
         // What could not be stored, for the user's later lines to wait for.
         let mut unsaved = Unsaved::default();
         while let Some((said, ack)) = pending.recv().await {
-            if !unsaved.admits(said.client_id.as_ref().map(ClientMessageId::as_str)) {
+            let client_id = said.client_id.as_ref().map(ClientMessageId::as_str);
+            if !unsaved.admits(client_id, std::time::Instant::now()) {
                 refuse_unsent(&io, &hub, sid, &Refusal::AfterUnsaved, ack).await;
                 continue;
             }
@@ -287,7 +288,8 @@ async fn record(
         Ok(stored) => stored,
         Err(error) => {
             tracing::error!(%error, "cannot store a private conversation");
-            unsaved.failed(said.client_id.iter().map(ClientMessageId::as_str));
+            let failed = said.client_id.iter().map(ClientMessageId::as_str);
+            unsaved.failed(failed, std::time::Instant::now());
             refuse_unsent(io, hub, sender, &Refusal::Unavailable, ack).await;
             return None;
         }

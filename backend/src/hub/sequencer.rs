@@ -324,7 +324,10 @@ fn admitted(socket: &SocketRef, client_id: Option<&ClientMessageId>) -> bool {
     let Some(mut unsaved) = socket.extensions.get::<Unsaved>() else {
         return true;
     };
-    let admitted = unsaved.admits(client_id.map(ClientMessageId::as_str));
+    let admitted = unsaved.admits(
+        client_id.map(ClientMessageId::as_str),
+        std::time::Instant::now(),
+    );
     if unsaved.is_empty() {
         socket.extensions.remove::<Unsaved>();
     } else {
@@ -352,7 +355,7 @@ fn remember_unsaved(writes: &[Job]) {
     }
     for (socket, ids) in failed {
         let mut unsaved = socket.extensions.get::<Unsaved>().unwrap_or_default();
-        unsaved.failed(ids.into_iter());
+        unsaved.failed(ids.into_iter(), std::time::Instant::now());
         socket.extensions.insert(unsaved);
     }
 }

@@ -7,23 +7,49 @@
 //! acknowledged in the order it wrote it, as ours and the README's do,
 //! never notices. A message without a client id cannot be resent as
 //! itself, so it is neither waited for nor, while others are, stored.
+//!
+//! The wait is bounded ([`WAIT_AT_MOST`] after the last failure): a client
+//! may never send the failed message again (it gave up, or an earlier copy
+//! of it was stored and acknowledged before a resend of it failed), and it
+//! must not be refused for ever.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How long after a failure a socket's later messages wait for the failed
+/// ones to come back; after that, whatever it sends is stored.
+pub(crate) const WAIT_AT_MOST: Duration = Duration::from_secs(5);
 
 /// The client ids of a socket's messages that could not be stored, oldest
 /// first: the next message stored must be the first of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Unsaved(VecDeque<String>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unsaved {
+    waiting: VecDeque<String>,
+    /// When the last of them failed.
+    since: Instant,
+}
+
+impl Default for Unsaved {
+    fn default() -> Self {
+        Self {
+            waiting: VecDeque::new(),
+            since: Instant::now(),
+        }
+    }
+}
 
 impl Unsaved {
-    /// Whether a message with `client_id` may be stored now: nothing failed
-    /// before it, or it is the oldest that failed, sent again (then the
-    /// next one is waited for).
-    pub(crate) fn admits(&mut self, client_id: Option<&str>) -> bool {
-        match (self.0.front(), client_id) {
+    /// Whether a message with `client_id` may be stored `now`: nothing
+    /// failed before it, it is the oldest that failed, sent again (then the
+    /// next one is waited for), or the wait is over.
+    pub(crate) fn admits(&mut self, client_id: Option<&str>, now: Instant) -> bool {
+        if now.duration_since(self.since) > WAIT_AT_MOST {
+            self.waiting.clear();
+        }
+        match (self.waiting.front(), client_id) {
             (None, _) => true,
             (Some(first), Some(id)) if first == id => {
-                self.0.pop_front();
+                self.waiting.pop_front();
                 true
             }
             _ => false,
@@ -31,16 +57,26 @@ impl Unsaved {
     }
 
     /// Messages `failed` (their client ids, in the order they were sent)
-    /// could not be stored: they are due before anything still waited for.
-    pub(crate) fn failed<'a>(&mut self, failed: impl DoubleEndedIterator<Item = &'a str>) {
+    /// could not be stored `now`: they are due before anything still waited
+    /// for. A message waited for already (a resend of it failed too) is
+    /// waited for once.
+    pub(crate) fn failed<'a>(
+        &mut self,
+        failed: impl DoubleEndedIterator<Item = &'a str>,
+        now: Instant,
+    ) {
         for id in failed.rev() {
-            self.0.push_front(id.to_owned());
+            if let Some(at) = self.waiting.iter().position(|waited| waited == id) {
+                self.waiting.remove(at);
+            }
+            self.waiting.push_front(id.to_owned());
         }
+        self.since = now;
     }
 
     /// Whether nothing is waited for.
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.waiting.is_empty()
     }
 }
 
@@ -50,37 +86,60 @@ mod tests {
 
     #[test]
     fn without_a_failure_everything_is_stored() {
+        let now = Instant::now();
         let mut unsaved = Unsaved::default();
-        assert!(unsaved.admits(Some("a")));
-        assert!(unsaved.admits(None));
+        assert!(unsaved.admits(Some("a"), now));
+        assert!(unsaved.admits(None, now));
         assert!(unsaved.is_empty());
     }
 
     #[test]
     fn after_a_failure_later_messages_wait_until_the_failed_one_is_resent() {
+        let now = Instant::now();
         let mut unsaved = Unsaved::default();
-        unsaved.failed(["a"].into_iter());
+        unsaved.failed(["a"].into_iter(), now);
         assert!(
-            !unsaved.admits(Some("b")),
+            !unsaved.admits(Some("b"), now),
             "b was sent after a, which is not stored"
         );
-        assert!(!unsaved.admits(None), "nor anything without an id");
-        assert!(unsaved.admits(Some("a")), "a again");
-        assert!(unsaved.admits(Some("b")), "then b");
+        assert!(!unsaved.admits(None, now), "nor anything without an id");
+        assert!(unsaved.admits(Some("a"), now), "a again");
+        assert!(unsaved.admits(Some("b"), now), "then b");
         assert!(unsaved.is_empty());
     }
 
     #[test]
     fn several_failed_messages_come_back_in_their_order() {
+        let now = Instant::now();
         let mut unsaved = Unsaved::default();
-        unsaved.failed(["a", "b"].into_iter());
-        assert!(!unsaved.admits(Some("b")));
-        assert!(unsaved.admits(Some("a")));
+        unsaved.failed(["a", "b"].into_iter(), now);
+        assert!(!unsaved.admits(Some("b"), now));
+        assert!(unsaved.admits(Some("a"), now));
         // a failed again, after b had been waited for: a, then b.
-        unsaved.failed(["a"].into_iter());
-        assert!(!unsaved.admits(Some("b")));
-        assert!(unsaved.admits(Some("a")));
-        assert!(unsaved.admits(Some("b")));
-        assert!(unsaved.admits(Some("c")));
+        unsaved.failed(["a"].into_iter(), now);
+        assert!(!unsaved.admits(Some("b"), now));
+        assert!(unsaved.admits(Some("a"), now));
+        assert!(unsaved.admits(Some("b"), now));
+        assert!(unsaved.admits(Some("c"), now));
+    }
+
+    #[test]
+    fn a_message_that_failed_twice_is_waited_for_once() {
+        let now = Instant::now();
+        let mut unsaved = Unsaved::default();
+        // The first copy and a resend of it, both in the failed batch.
+        unsaved.failed(["a", "a"].into_iter(), now);
+        assert!(unsaved.admits(Some("a"), now));
+        assert!(unsaved.admits(Some("b"), now), "a is not waited for again");
+    }
+
+    #[test]
+    fn the_wait_ends_if_the_failed_message_never_comes_back() {
+        let now = Instant::now();
+        let mut unsaved = Unsaved::default();
+        unsaved.failed(["a"].into_iter(), now);
+        assert!(!unsaved.admits(Some("b"), now + WAIT_AT_MOST));
+        assert!(unsaved.admits(Some("b"), now + WAIT_AT_MOST + Duration::from_millis(1)));
+        assert!(unsaved.is_empty());
     }
 }
