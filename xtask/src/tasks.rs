@@ -119,7 +119,7 @@ pub fn test() -> anyhow::Result<()> {
     let e2e = project::e2e();
     let node_ok = command::run_scanning(
         command::new("node")
-            .args(["--test", "--test-reporter=tap", "--test-timeout=120000"])
+            .args(["--test", "--test-reporter=tap", "--test-timeout=300000"])
             .args([
                 "backend.test.mjs",
                 "botmaster.test.mjs",
