@@ -17,6 +17,17 @@ import { startServer } from './support/server.mjs';
 
 const resumingClient = (url, name, session) => resuming(url, name, session, ROOMS);
 
+/** The next `history` event of `client`, or a failure after 10 s. */
+function nextHistory(client) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${client.name} got no history within 10 s`)), 10_000);
+    client.socket.once('history', (history) => {
+      clearTimeout(timer);
+      resolve(history);
+    });
+  });
+}
+
 const CLIENTS = 8;
 const MESSAGES = 60;
 const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
@@ -77,7 +88,7 @@ test('when storage is full the sender is told, gets no acceptance, and nothing s
     const again = await startServer({ port: server.port, dataDir: server.dataDir, args: UNLIMITED });
     try {
       const reader = resumingClient(again.url, 'reader');
-      const history = await new Promise((resolve) => reader.socket.once('history', resolve));
+      const history = await nextHistory(reader);
       reader.close();
       const ids = history.messages.filter((m) => m.user === 'ann').map((m) => m.id);
       for (const id of accepted) assert.ok(ids.includes(id), `message ${id} survived`);
@@ -106,7 +117,7 @@ test('when the history file is read-only the server still shows it and refuses n
   const errors = [];
   client.socket.on('chaterror', (error) => errors.push(error));
   try {
-    const history = await new Promise((resolve) => client.socket.once('history', resolve));
+    const history = await nextHistory(client);
     assert.ok(history.messages.some((m) => m.id === ack.id && m.body === 'stored before'), 'the history is shown');
     const answer = await client.socket.timeout(5000).emitWithAck('newmessage', { user: 'bob', body: 'not storable', client_id: 'ro-2' });
     assert.equal(answer.rejected?.code, 'unavailable', JSON.stringify(answer));

@@ -138,7 +138,9 @@ test('a message the server could not store stays in the outbox across a reload a
     await full.stop('SIGKILL');
     server = await startServer({ port: full.port, dataDir: full.dataDir });
     await connected(page, 20_000);
-    const seen = await expect(() => bodies(page), (list) => list.includes('kept until it can be stored'));
+    // Alone this takes a second or two; in the full suite it twice took more
+    // than 10 s (cause not found), so it may take up to 30.
+    const seen = await expect(() => bodies(page), (list) => list.includes('kept until it can be stored'), { timeout: 30_000 });
     await expect(() => pending(page), (list) => list.length === 0);
     assert.equal(count(seen, 'kept until it can be stored'), 1);
     assert.deepEqual(page.problems, []);

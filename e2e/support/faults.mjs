@@ -29,11 +29,16 @@ export async function sendThroughFaults({ label, clients, rooms, messages, fault
       sent.push({ id, room, sender: client.name, n });
     }
   });
+  // A sender that fails ends the test at once, with its reason.
+  const allSent = Promise.all(sending);
+  allSent.catch(() => {});
   for (const [share, strike] of faults) {
-    while (sent.length < clients.length * messages * share) await sleep(10);
+    while (sent.length < clients.length * messages * share) {
+      await Promise.race([sleep(10), allSent]);
+    }
     await strike();
   }
-  await Promise.all(sending);
+  await allSent;
 
   // Every message acknowledged under one id each, per room.
   const expected = clients.length * messages;

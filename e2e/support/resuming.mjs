@@ -66,6 +66,8 @@ export function resumingClient(urls, name, session, rooms) {
     /** Sends until the server acknowledges it, however often servers die meanwhile. */
     async sendForSure(body, clientId, room = 'general') {
       for (let attempt = 1; ; attempt += 1) {
+        // A test that failed closes its clients: stop, so it can end and say why.
+        if (closed) throw new Error(`${name} was closed before ${clientId} was acknowledged`);
         try {
           const ack = await client.socket.timeout(1000).emitWithAck('newmessage', { user: name, body, client_id: clientId, room });
           if (ack.accepted) return { id: ack.accepted.id, attempts: attempt };
@@ -89,7 +91,10 @@ export function resumingClient(urls, name, session, rooms) {
     },
     /** Resolves once connected. */
     async connected() {
-      while (!client.socket.connected) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (!client.socket.connected) {
+        if (closed) throw new Error(`${name} was closed before it connected`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     },
     close() {
       closed = true;
