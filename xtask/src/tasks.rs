@@ -120,6 +120,9 @@ pub fn test() -> anyhow::Result<()> {
     let node_ok = command::run_scanning(
         command::new("node")
             .args(["--test", "--test-reporter=tap", "--test-timeout=300000"])
+            // One file at a time: the fault tests kill servers and restart
+            // PostgreSQL on a 2-core machine, beside the hostile-client floods.
+            .arg("--test-concurrency=1")
             .args([
                 "backend.test.mjs",
                 "botmaster.test.mjs",
