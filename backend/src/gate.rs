@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::drain::Drain;
 use crate::limits::{Action, Client, ClientAddress, RateLimits};
 
 /// Where Socket.IO is served.
@@ -20,6 +21,9 @@ const SOCKET_IO: &str = "/socket.io/";
 /// development and proxies Socket.IO to this server.
 const TRUNK_ORIGINS: [&str; 2] = ["http://127.0.0.1:8080", "http://localhost:8080"];
 
+/// How soon a client refused by a draining node may connect again.
+const DRAINING_RETRY_SECONDS: u64 = 1;
+
 /// What the gate knows. Shared by every request.
 #[derive(Debug)]
 pub(crate) struct Gate {
@@ -28,6 +32,8 @@ pub(crate) struct Gate {
     /// Origins allowed besides the server's own and `trunk serve`'s,
     /// without a trailing slash.
     pub(crate) origins: Vec<String>,
+    /// A draining node opens no new sessions.
+    pub(crate) drain: Drain,
 }
 
 /// The middleware.
@@ -52,6 +58,14 @@ pub(crate) async fn check(State(gate): State<Arc<Gate>>, request: Request, next:
         let query = request.uri().query().unwrap_or_default();
         let new_session = query.split('&').any(|pair| pair.starts_with("EIO="))
             && !query.split('&').any(|pair| pair.starts_with("sid="));
+        if new_session && gate.drain.is_draining() {
+            // A balancer passes it on to another node (see deploy/).
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This server is restarting; connect again and another server will take you",
+                Some(DRAINING_RETRY_SECONDS),
+            );
+        }
         if new_session && let Some(refusal) = gate.too_fast(Action::Connect, &request) {
             return refusal;
         }
@@ -131,6 +145,7 @@ mod tests {
         Gate {
             limits: Arc::new(RateLimits::new(&Rates::default())),
             origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+            drain: Drain::default(),
         }
     }
 

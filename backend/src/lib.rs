@@ -6,6 +6,7 @@ mod assets;
 pub mod bot;
 mod client_bundle;
 mod config;
+mod drain;
 mod gate;
 mod hub;
 pub mod identity;
@@ -20,8 +21,11 @@ pub mod store;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
 use socketioxide::SocketIo;
@@ -32,27 +36,40 @@ pub use hub::ReplyShape;
 pub use shutdown::shutdown_signal;
 
 use bot::ChatBot;
+use drain::Drain;
 use limits::RateLimits;
 
-/// Builds the router: `/socket.io` for the chat, `GET /healthz`,
-/// `POST /api/session` for a user id and its token, and the
-/// frontend bundle from `settings.dist` for every other path (paths that
-/// name no file get `index.html`, so client-side routes survive a reload).
-/// Socket.IO and new sessions pass the [`gate`] first; the official
-/// browser client is at `/socket.io/socket.io.js`, as Node's server has it.
+/// Builds the router: `/socket.io` for the chat, `GET /healthz` (the
+/// process is alive) and `GET /readyz` (it takes new sessions: 503 once it
+/// drains), `POST /api/session` for a user id and its token, `/metrics`,
+/// and the frontend bundle from `settings.dist` for every other path
+/// (paths that name no file get `index.html`, so client-side routes
+/// survive a reload). Socket.IO and new sessions pass the [`gate`] first;
+/// the official browser client is at `/socket.io/socket.io.js`, as Node's
+/// server has it.
 ///
-/// The [`SocketIo`] handle is returned so the caller can close every
-/// connection at shutdown.
-pub async fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, SocketIo) {
+/// The [`Stopping`] handle drains the node and closes every connection at
+/// shutdown.
+pub async fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, Stopping) {
     let limits = Arc::new(RateLimits::new(&settings.rates));
     let metrics = Arc::new(metrics::Metrics::new(&settings.node_id));
-    let (layer, io) = hub::layer(settings, bot, limits.clone(), metrics.clone()).await;
+    let drain = Drain::default();
+    let (layer, io, finisher) = hub::layer(
+        settings,
+        bot,
+        limits.clone(),
+        metrics.clone(),
+        drain.clone(),
+    )
+    .await;
     let gate = Arc::new(gate::Gate {
         limits,
         origins: settings.allowed_origins.clone(),
+        drain: drain.clone(),
     });
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz).with_state(drain.clone()))
         .route(
             "/metrics",
             get(metrics::serve).with_state((metrics, io.clone())),
@@ -65,7 +82,46 @@ pub async fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, SocketI
         .layer(layer)
         .layer(middleware::from_fn(client_bundle::serve))
         .layer(middleware::from_fn_with_state(gate, gate::check));
-    (router, io)
+    let stopping = Stopping {
+        io,
+        drain,
+        finisher,
+        // The slowest work to finish is a bot's answer.
+        at_most: settings.bot_timeout + DRAIN_SLACK,
+    };
+    (router, stopping)
+}
+
+/// How much longer than the bot's timeout a drain may take.
+const DRAIN_SLACK: Duration = Duration::from_secs(5);
+
+/// Stops a node well: it drains first (see [`drain`]), then closes every
+/// socket, so that clients reconnect to another node having lost nothing.
+#[derive(Debug)]
+pub struct Stopping {
+    io: SocketIo,
+    drain: Drain,
+    finisher: hub::Finisher,
+    at_most: Duration,
+}
+
+impl Stopping {
+    /// Says "not ready", takes nothing new, finishes what was accepted
+    /// (for at most the bot's timeout and a few seconds), then disconnects
+    /// every socket.
+    pub async fn drain_and_close(self) {
+        self.drain.begin();
+        tracing::info!("draining: not ready; new sessions and messages go to other nodes");
+        match tokio::time::timeout(self.at_most, self.finisher.finish()).await {
+            Ok(()) => tracing::info!("drained: every accepted message stored, sent and answered"),
+            Err(_) => tracing::warn!(
+                unfinished = self.drain.unfinished(),
+                "drain took too long; stopping with work unfinished"
+            ),
+        }
+        tracing::info!("shutting down: disconnecting every socket");
+        self.io.close().await;
+    }
 }
 
 /// Serves `app` on `listener` with the tutorial's rule bot until `shutdown`
@@ -91,7 +147,7 @@ pub async fn run_with_bot(
             "no frontend bundle found: the chat page will not load (build it with `cargo xtask run`)"
         );
     }
-    let (router, io) = app(&settings, bot).await;
+    let (router, stopping) = app(&settings, bot).await;
     tracing::info!(
         address = %listener.local_addr()?,
         max_connections = settings.connections.max_connections,
@@ -100,8 +156,7 @@ pub async fn run_with_bot(
     );
     let shutdown = async move {
         shutdown.await;
-        tracing::info!("shutting down: disconnecting every socket");
-        io.close().await;
+        stopping.drain_and_close().await;
     };
     serve::serve(
         listener,
@@ -115,4 +170,12 @@ pub async fn run_with_bot(
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+async fn readyz(State(drain): State<Drain>) -> (StatusCode, &'static str) {
+    if drain.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
 }

@@ -13,46 +13,48 @@ use tokio::sync::mpsc;
 use super::conversation::room_key;
 use super::sequencer::{Sequencer, WeakSequencer};
 use crate::bot::{BotReply, ChatBot, Speaker};
+use crate::drain::{Drain, Work};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Where questions for the bot are sent. A cheap `Clone` handle; the bot
 /// stops being asked when every handle is gone.
 #[derive(Debug, Clone)]
-pub(crate) struct Questions(mpsc::UnboundedSender<ChatMessage>);
+pub(crate) struct Questions {
+    asked: mpsc::UnboundedSender<(ChatMessage, Work)>,
+    drain: Drain,
+}
 
 impl Questions {
-    /// Asks the bot about `message`.
+    /// Asks the bot about `message`; a draining node waits for the answer
+    /// to be queued for storing before it stops.
     pub(crate) fn ask(&self, message: ChatMessage) {
         // Only fails when the answering task is gone: the server is stopping.
-        let _ = self.0.send(message);
+        let _ = self.asked.send((message, self.drain.work()));
     }
 
     /// Whether nobody answers any more: the server is stopping.
     pub(crate) fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-
-    /// The channel end the sequencer sends every new message to.
-    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<ChatMessage> {
-        self.0.clone()
+        self.asked.is_closed()
     }
 }
 
 /// Starts answering the questions sent to the returned handle, with `bot`,
-/// each within `timeout`; the replies go to `sequencer`.
+/// each within `timeout`; the replies go to `sequencer`. Each question
+/// holds a ticket of `drain` until its answer is queued.
 pub(crate) fn start(
     sequencer: &Sequencer,
     bot: Arc<dyn ChatBot>,
     timeout: Duration,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    drain: Drain,
 ) -> Questions {
-    let (questions, mut asked) = mpsc::unbounded_channel();
+    let (questions, mut asked) = mpsc::unbounded_channel::<(ChatMessage, Work)>();
     // A weak handle: answering keeps nobody's sequencer alive.
     let sequencer = sequencer.downgrade();
     tokio::spawn(async move {
-        while let Some(message) = asked.recv().await {
+        while let Some((message, work)) = asked.recv().await {
             let answer = answer(
                 bot.clone(),
                 timeout,
@@ -61,10 +63,16 @@ pub(crate) fn start(
                 store.clone(),
                 metrics.clone(),
             );
-            tokio::spawn(answer);
+            tokio::spawn(async move {
+                answer.await;
+                drop(work);
+            });
         }
     });
-    Questions(questions)
+    Questions {
+        asked: questions,
+        drain,
+    }
 }
 
 /// Asks the bot about `message` and queues its replies.

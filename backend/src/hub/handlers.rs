@@ -39,6 +39,9 @@ pub(super) async fn on_connect(socket: SocketRef, io: SocketIo, State(hub): Stat
         let _ = socket.disconnect();
         return;
     };
+    if let Some(user) = identity.client.user.clone() {
+        tokio::spawn(private::send_history(socket.clone(), hub.clone(), user));
+    }
     rooms::arrive(&socket, &io, &hub, &identity).await;
 }
 
@@ -138,6 +141,9 @@ fn check(
     data: Result<NewMessage, ParserError>,
 ) -> Result<(Said, Option<ClientMessageId>), Refusal> {
     let message = data.map_err(|_| Refusal::Malformed)?;
+    if hub.drain.is_draining() {
+        return Err(Refusal::Draining);
+    }
     let session_name = client.user.as_ref().and_then(|user| hub.people.name(user));
     let named = message
         .user

@@ -31,6 +31,7 @@ use socketioxide::{ParserConfig, SocketIo, TransportType};
 
 use crate::Settings;
 use crate::bot::ChatBot;
+use crate::drain::Drain;
 use crate::identity::Signer;
 use crate::limits::{Counter, RateLimits};
 use crate::metrics::Metrics;
@@ -101,6 +102,8 @@ struct Hub {
     io: Arc<OnceLock<SocketIo>>,
     /// What this node has done, for `/metrics`.
     metrics: Arc<Metrics>,
+    /// Whether the node is stopping, and what it must finish first.
+    drain: Drain,
 }
 
 impl std::fmt::Debug for Hub {
@@ -112,13 +115,36 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// The Socket.IO layer with the hub's handlers on the main namespace.
+/// Finishes what the hub has accepted, for a node that is draining.
+#[derive(Debug, Clone)]
+pub(crate) struct Finisher {
+    sequencer: Sequencer,
+    drain: Drain,
+}
+
+impl Finisher {
+    /// Resolves once every message accepted before the drain began is
+    /// stored, sent out and acknowledged, and every question it put to the
+    /// bot is answered, with the answer stored and sent out too.
+    pub(crate) async fn finish(&self) {
+        // The group rooms' messages stored; their questions are with the bot.
+        self.sequencer.flush().await;
+        // Every answer queued, every private line answered.
+        self.drain.finished().await;
+        // The answers stored and sent out.
+        self.sequencer.flush().await;
+    }
+}
+
+/// The Socket.IO layer with the hub's handlers on the main namespace, and
+/// what finishes the hub's work when `drain` begins.
 pub(crate) async fn layer(
     settings: &Settings,
     bot: Arc<dyn ChatBot>,
     limits: Arc<RateLimits>,
     metrics: Arc<Metrics>,
-) -> (SocketIoLayer, SocketIo) {
+    drain: Drain,
+) -> (SocketIoLayer, SocketIo, Finisher) {
     let (sequencer, queue) = Sequencer::new();
     let (handoffs, handed_off) = tokio::sync::mpsc::unbounded_channel();
     let questions = answers::start(
@@ -127,7 +153,12 @@ pub(crate) async fn layer(
         settings.bot_timeout,
         settings.store.clone(),
         metrics.clone(),
+        drain.clone(),
     );
+    let finisher = Finisher {
+        sequencer: sequencer.clone(),
+        drain: drain.clone(),
+    };
     let hub = Hub {
         limits,
         sessions: Counter::new(usize::MAX, settings.connections.max_per_address),
@@ -144,6 +175,7 @@ pub(crate) async fn layer(
         people: People::default(),
         io: Arc::new(OnceLock::new()),
         metrics: metrics.clone(),
+        drain,
     };
     let parser = ParserConfig::common()
         .max_incoming_binaries(MAX_ATTACHMENTS)
@@ -168,17 +200,21 @@ pub(crate) async fn layer(
         io: io.clone(),
         history: hub.history.clone(),
         store: settings.store.clone(),
-        published: questions.sender(),
+        published: questions.clone(),
         metrics,
         dialects: hub.dialects.clone(),
         node: settings.node_id.clone(),
     };
+    // The namespace first: the publisher and the takeover emit to it (and
+    // socketioxide panics on a namespace it does not have), and a node
+    // that starts beside busy nodes hears their messages at once. No
+    // socket can connect before the server listens, after this returns.
+    io.ns("/", handlers::on_connect.with(handlers::connecting));
     sequencer::start(queue, context, handed_off);
     // Before any socket can connect and ask something new.
     takeover::start(io.clone(), hub.clone(), questions).await;
-    io.ns("/", handlers::on_connect.with(handlers::connecting));
     tokio::spawn(forget_idle_clients(hub.limits.clone()));
-    (layer, io)
+    (layer, io, finisher)
 }
 
 /// How often clients whose buckets have refilled are forgotten.

@@ -30,6 +30,7 @@ use super::publisher::Handoff;
 use super::refusal::{Refusal, refuse};
 use super::unsaved::Unsaved;
 use crate::bot::{BotReply, Speaker};
+use crate::drain::Work;
 use crate::identity::UserId;
 use crate::limits::{Action, Client};
 use crate::store::{Appended, Draft, Store, StoreError, Stored};
@@ -43,32 +44,35 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
     // A room of its own lets the worker leave this socket out of the echo
     // without holding the socket (which would keep it alive forever).
     socket.join([private_key(&user), sid.to_string()]);
-    tokio::spawn(send_history(socket.clone(), hub.clone(), user.clone()));
     let (limits, dialects, speaker) = (hub.limits.clone(), hub.dialects.clone(), user.clone());
-    let metrics = hub.metrics.clone();
+    let (metrics, drain) = (hub.metrics.clone(), hub.drain.clone());
     // Two stages: what the user says is stored, acknowledged and echoed at
     // once, in order; the bot answers it after, one question at a time, so a
     // long answer never holds back the next acknowledgement.
-    let (queue, mut pending) = mpsc::unbounded_channel::<(Said, AckSender)>();
-    let (questions, mut asked) = mpsc::unbounded_channel::<(MessageBody, u64)>();
+    // Each message holds a ticket of the drain until it is answered.
+    let (queue, mut pending) = mpsc::unbounded_channel::<(Said, AckSender, Work)>();
+    let (questions, mut asked) = mpsc::unbounded_channel::<(MessageBody, u64, Work)>();
     let (answer_io, answer_hub, answer_user) = (io.clone(), hub.clone(), user.clone());
     tokio::spawn(async move {
         // What could not be stored, for the user's later lines to wait for.
         let mut unsaved = Unsaved::default();
-        while let Some((said, ack)) = pending.recv().await {
+        while let Some((said, ack, work)) = pending.recv().await {
             let client_id = said.client_id.as_ref().map(ClientMessageId::as_str);
             if !unsaved.admits(client_id, std::time::Instant::now()) {
                 refuse_unsent(&io, &hub, sid, &Refusal::AfterUnsaved, ack).await;
                 continue;
             }
-            if let Some(question) = record(&io, &hub, &user, sid, said, ack, &mut unsaved).await {
-                let _ = questions.send(question);
+            if let Some((question, id)) =
+                record(&io, &hub, &user, sid, said, ack, &mut unsaved).await
+            {
+                let _ = questions.send((question, id, work));
             }
         }
     });
     tokio::spawn(async move {
-        while let Some((question, id)) = asked.recv().await {
+        while let Some((question, id, work)) = asked.recv().await {
             answer(&answer_io, &answer_hub, &answer_user, &question, id).await;
+            drop(work);
         }
     });
     // Like the group chat's handler, it does its work before returning, so
@@ -77,6 +81,9 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
         BOTMASTER_MESSAGE,
         move |socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender| -> Ready<()> {
             let verdict = text_of(data.ok()).and_then(|said| {
+                if drain.is_draining() {
+                    return Err(Refusal::Draining);
+                }
                 dialects.heard(&speaker, &said.raw);
                 limits
                     .check(Action::Message, &client)
@@ -89,7 +96,7 @@ pub(super) fn attach(socket: &SocketRef, io: SocketIo, hub: Hub, user: UserId, c
             match verdict {
                 Ok(said) => {
                     // The worker only stops when this handler is dropped with the socket.
-                    let _ = queue.send((said, ack));
+                    let _ = queue.send((said, ack, drain.work()));
                 }
                 // Botmaster's client asks for no ack; then only the event is sent.
                 Err(refusal) => refuse(&socket, &refusal, ack, &metrics),
@@ -188,8 +195,10 @@ fn text_of(data: Option<Value>) -> Result<Said, Refusal> {
     })
 }
 
-/// Sends a tab that connected the latest lines of the conversation.
-async fn send_history(socket: SocketRef, hub: Hub, user: UserId) {
+/// Sends a tab that connected the latest lines of the conversation. Called
+/// once the client has heard it is connected: sent from the connect
+/// middleware, they could go out before CONNECT and be dropped.
+pub(super) async fn send_history(socket: SocketRef, hub: Hub, user: UserId) {
     let lines = hub.store.before(&private_key(&user), None, RECENT).await;
     let Ok(mut lines) = lines else {
         tracing::error!("cannot read a private conversation");

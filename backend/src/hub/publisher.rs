@@ -21,8 +21,9 @@ use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
 use shared::{ChatMessage, RoomName, SendOutcome};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::answers::Questions;
 use super::conversation::{GROUP, PRIVATE, room_key};
 use super::dialect::Dialects;
 use super::history::{History, chat_message};
@@ -46,7 +47,7 @@ pub(crate) struct Context {
     pub(crate) store: Arc<dyn Store>,
     /// Where each new message this node stored goes, for the bot to answer
     /// ([`answers`](super::answers)).
-    pub(crate) published: mpsc::UnboundedSender<ChatMessage>,
+    pub(crate) published: Questions,
     pub(crate) metrics: Arc<Metrics>,
     /// The shape each private conversation's user speaks.
     pub(crate) dialects: Dialects,
@@ -94,6 +95,8 @@ pub(super) enum Step {
         room: RoomName,
         last_id: Option<u64>,
     },
+    /// Everything before is done: say so.
+    Flush(oneshot::Sender<()>),
 }
 
 /// Runs the stage until the storing stage ends: `published` holds each
@@ -210,6 +213,9 @@ impl Publisher {
                 let published = self.published.get(&room_key(&room)).copied().unwrap_or(0);
                 join(&self.context, &socket, room, last_id, published).await;
             }
+            Step::Flush(done) => {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -227,8 +233,7 @@ impl Publisher {
             let message = chat_message(&stored);
             if !message.from_bot() {
                 self.context.metrics.accepted();
-                // Only fails when nobody answers any more: the server is stopping.
-                let _ = self.context.published.send(message);
+                self.context.published.ask(message);
             }
             by_room
                 .entry(stored.draft.room.clone())

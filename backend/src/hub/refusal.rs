@@ -72,6 +72,9 @@ pub(crate) enum Refusal {
         "An earlier message of yours could not be saved; send that one again first, then this one"
     )]
     AfterUnsaved,
+    /// The node is stopping (a restart): the message is for another node.
+    #[error("This server is restarting; your message was not sent, send it again in a moment")]
+    Draining,
 }
 
 impl From<&Refusal> for ChatError {
@@ -92,7 +95,7 @@ impl From<&Refusal> for ChatError {
             }
             Refusal::Overloaded => (ErrorCode::Overloaded, None),
             Refusal::Arriving => (ErrorCode::Overloaded, Some(ARRIVING_RETRY_MS)),
-            Refusal::Unavailable | Refusal::AfterUnsaved => {
+            Refusal::Unavailable | Refusal::AfterUnsaved | Refusal::Draining => {
                 (ErrorCode::Unavailable, Some(UNAVAILABLE_RETRY_MS))
             }
         };
@@ -122,6 +125,7 @@ impl Refusal {
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
             Self::AfterUnsaved => "after_unsaved",
+            Self::Draining => "draining",
         }
     }
 }

@@ -60,6 +60,8 @@ enum Job {
         room: RoomName,
         last_id: Option<u64>,
     },
+    /// Say when everything queued before is stored and sent out.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Hands messages to the sequencer. A cheap `Clone` handle.
@@ -153,9 +155,18 @@ impl Sequencer {
         };
         self.jobs
             .try_send(job)
+            .map_err(|error| {
+                if matches!(error, mpsc::error::TrySendError::Closed(_)) {
+                    // A bug: its task is gone (a panic), and nothing can be stored.
+                    tracing::error!("the sequencer has stopped; messages are refused");
+                }
+                error
+            })
             .map_err(|error| match error.into_inner() {
                 Job::User { ack, .. } => Overloaded(ack),
-                Job::Bot { .. } | Job::Join { .. } => unreachable!("only user jobs are sent here"),
+                Job::Bot { .. } | Job::Join { .. } | Job::Flush(_) => {
+                    unreachable!("only user jobs are sent here")
+                }
             })
     }
 
@@ -169,6 +180,15 @@ impl Sequencer {
         };
         if self.jobs.send(job).await.is_err() {
             tracing::debug!("sequencer gone; join dropped");
+        }
+    }
+
+    /// Resolves once everything queued before it is stored, sent out and
+    /// acknowledged (or refused), and its questions are with the bot.
+    pub(crate) async fn flush(&self) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.jobs.send(Job::Flush(done)).await.is_ok() {
+            let _ = flushed.await;
         }
     }
 }
@@ -205,27 +225,30 @@ pub(crate) fn start(
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let mut writes = Vec::new();
             for job in batch.drain(..) {
-                match job {
+                // A join or a flush waits for the writes queued before it.
+                let barrier = match job {
                     Job::Join {
                         socket,
                         room,
                         last_id,
-                    } => {
-                        let earlier = std::mem::take(&mut writes);
-                        let join = Step::Join {
-                            socket,
-                            room,
-                            last_id,
-                        };
-                        let mut stored = save(&store, earlier, &metrics).await;
-                        stored.push(join);
-                        for step in stored {
-                            if steps.send(step).await.is_err() {
-                                return;
-                            }
-                        }
+                    } => Step::Join {
+                        socket,
+                        room,
+                        last_id,
+                    },
+                    Job::Flush(done) => Step::Flush(done),
+                    write => {
+                        writes.push(write);
+                        continue;
                     }
-                    write => writes.push(write),
+                };
+                let earlier = std::mem::take(&mut writes);
+                let mut stored = save(&store, earlier, &metrics).await;
+                stored.push(barrier);
+                for step in stored {
+                    if steps.send(step).await.is_err() {
+                        return;
+                    }
                 }
             }
             for step in save(&store, writes, &metrics).await {
@@ -309,7 +332,7 @@ fn hold_back(writes: Vec<Job>) -> (Vec<Job>, Vec<Sender>) {
             Job::User {
                 socket, client_id, ..
             } => admitted(socket, client_id.as_ref()),
-            Job::Bot { .. } | Job::Join { .. } => true,
+            Job::Bot { .. } | Job::Join { .. } | Job::Flush(_) => true,
         };
         match job {
             Job::User { socket, ack, .. } if !admitted => held.push(Sender { socket, ack }),
@@ -369,7 +392,7 @@ fn outcome(writes: Vec<Job>, result: Result<Vec<Appended>, StoreError>) -> Step 
             replies += lines.len();
             None
         }
-        Job::Join { .. } => None,
+        Job::Join { .. } | Job::Flush(_) => None,
     });
     let appended = match result {
         Ok(appended) => appended,
@@ -433,7 +456,7 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
                 ..draft(room, shared::BOT_NAME, reply)
             })
             .collect(),
-        Job::Join { .. } => Vec::new(),
+        Job::Join { .. } | Job::Flush(_) => Vec::new(),
     }
 }
 

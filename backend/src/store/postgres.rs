@@ -28,6 +28,22 @@ pub const RELAY_CHANNEL: &str = "chat_relay";
 /// rest are reads.
 const POOL_SIZE: usize = 8;
 
+/// How long connecting to PostgreSQL may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a connection may sit idle before TCP checks the other end is there.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a task waits for a free connection of the pool before its
+/// work fails (and is refused as `unavailable`, to be sent again).
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// First wait before trying an unreachable database again at start.
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Longest wait between those attempts.
+const LAST_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A node that has not said it is alive for this long is taken for stopped:
 /// the answers it owed are taken over. Nodes say so every
 /// [`take_over_answers`](Store::take_over_answers), which the hub calls
@@ -62,9 +78,17 @@ impl PostgresStore {
                 format!("a node id has no spaces: {node:?}").into(),
             ));
         }
-        let config: tokio_postgres::Config = url.parse().map_err(failed)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(failed)?;
+        // A database that went away is noticed, not waited for without end.
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE);
+        // Named for whoever reads pg_stat_activity.
+        let mut pooled = config.clone();
+        pooled.application_name(format!("chat-server {node}"));
         let manager = Manager::from_config(
-            config.clone(),
+            pooled,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -72,6 +96,9 @@ impl PostgresStore {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(failed)?;
         let store = Self {
@@ -79,8 +106,20 @@ impl PostgresStore {
             config,
             node: node.to_owned(),
         };
-        store.migrate().await?;
-        Ok(store)
+        // A database that is (re)starting is waited for; one that refuses
+        // this node (a wrong password, no such database) is not.
+        let mut wait = FIRST_RETRY;
+        loop {
+            match store.migrate().await {
+                Ok(()) => return Ok(store),
+                Err(error) if is_transient(&error) => {
+                    tracing::warn!(%error, retry_in_ms = wait.as_millis(), "PostgreSQL is not reachable yet; waiting for it");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(LAST_RETRY);
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -265,7 +304,9 @@ impl Store for PostgresStore {
     }
 
     fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
-        Some(feed::listen(self.config.clone(), CHANNEL, RELAY_CHANNEL))
+        let mut config = self.config.clone();
+        config.application_name(format!("chat-server {} feed", self.node));
+        Some(feed::listen(config, CHANNEL, RELAY_CHANNEL))
     }
 
     fn is_shared(&self) -> bool {
@@ -534,6 +575,32 @@ fn from_sql(value: i64) -> u64 {
 
 fn failed(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Failed(error.into())
+}
+
+/// Whether `error` says the database is not there yet (not listening,
+/// starting up, shutting down, a connection cut) rather than that it
+/// refuses this node.
+fn is_transient(error: &StoreError) -> bool {
+    let StoreError::Failed(cause) = error else {
+        return false;
+    };
+    let postgres = match cause.downcast_ref::<deadpool_postgres::PoolError>() {
+        Some(deadpool_postgres::PoolError::Backend(error)) => Some(error),
+        Some(deadpool_postgres::PoolError::Timeout(_)) => return true,
+        Some(_) => None,
+        None => cause.downcast_ref::<tokio_postgres::Error>(),
+    };
+    postgres.is_some_and(|error| match error.code() {
+        Some(code) => [
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ]
+        .contains(code),
+        // No answer from the server at all: it is not listening, or went.
+        None => true,
+    })
 }
 
 /// Sorts PostgreSQL's errors into what an operator can act on.
