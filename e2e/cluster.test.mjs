@@ -6,6 +6,7 @@
 // its last ids), must see every message exactly once, in one order, with
 // dense ids, and the bot must answer each message once.
 import { test } from 'node:test';
+import pg from 'pg';
 
 import { sendThroughFaults } from './support/faults.mjs';
 import { startPostgres } from './support/postgres.mjs';
@@ -28,6 +29,31 @@ function startNode(postgres, id, dataDir, port = 0) {
     args: [...UNLIMITED, '--store', 'postgres', '--database-url', postgres.url, '--node-id', id],
     env: { RUST_LOG: process.env.DEBUG_NODES ? 'info' : 'warn' },
   });
+}
+
+/** What the nodes and their database are doing: for a test that stalled. */
+async function describe(nodes, postgres) {
+  const parts = [];
+  for (const node of nodes) {
+    const metrics = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(2000) })
+      .then((response) => response.text())
+      .catch((error) => `unreachable: ${error.message}`);
+    const counters = metrics.split('\n').filter((line) => /^chat_(messages|connections|node)/.test(line));
+    parts.push(`node ${node.url} (alive: ${node.alive()}):\n${counters.join('\n')}\nlog (tail):\n${node.log().split('\n').slice(-40).join('\n')}`);
+  }
+  const db = new pg.Client({ connectionString: postgres.url });
+  try {
+    await db.connect();
+    const { rows } = await db.query(
+      "select pid, application_name, state, wait_event_type, wait_event, now() - state_change as for, left(query, 100) as query from pg_stat_activity where backend_type = 'client backend'",
+    );
+    parts.push(`pg_stat_activity:\n${rows.map((row) => JSON.stringify(row)).join('\n')}`);
+  } catch (error) {
+    parts.push(`PostgreSQL unreachable: ${error.message}`);
+  } finally {
+    await db.end().catch(() => {});
+  }
+  return parts.join('\n');
 }
 
 test('two nodes on PostgreSQL: a node killed, PostgreSQL restarted, the other node killed; every message once, in one order', async () => {
@@ -59,6 +85,7 @@ test('two nodes on PostgreSQL: a node killed, PostgreSQL restarted, the other no
         [3 / 4, killAndRestart(1)],
       ],
       reader: () => resumingClient(urls[1], 'reader', sessions[CLIENTS], ROOMS),
+      stalled: () => describe(nodes, postgres),
     });
     const failovers = clients.reduce((sum, client) => sum + client.failovers, 0);
     console.log(`# cluster: ${failovers} times a client moved to the other node`);

@@ -15,9 +15,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * `messages` messages, room after room, while `faults` ([share, strike]
  * pairs) strike once that share of all messages is acknowledged. Then
  * checks everything with a fresh client from `reader()` and returns the
- * report, which `label` prints.
+ * report, which `label` prints. Sending that makes no progress for 60 s
+ * fails the test with each client's latest attempt and what `stalled()`
+ * says of the servers.
  */
-export async function sendThroughFaults({ label, clients, rooms, messages, faults, reader, within = 30_000 }) {
+export async function sendThroughFaults({ label, clients, rooms, messages, faults, reader, within = 30_000, stalled = async () => '' }) {
   const sent = [];
   let resends = 0;
   await Promise.all(clients.map((client) => client.joinRooms()));
@@ -29,8 +31,18 @@ export async function sendThroughFaults({ label, clients, rooms, messages, fault
       sent.push({ id, room, sender: client.name, n });
     }
   });
-  // A sender that fails ends the test at once, with its reason.
-  const allSent = Promise.all(sending);
+  // A sender that fails ends the test at once, with its reason; so does a stall.
+  let watching = true;
+  const watchdog = (async () => {
+    for (let count = -1, since = Date.now(); watching; await sleep(1000)) {
+      if (sent.length !== count) [count, since] = [sent.length, Date.now()];
+      if (Date.now() - since > 60_000) {
+        const attempts = clients.map((c) => `${c.name}: ${JSON.stringify(c.last)}`).join('\n');
+        throw new Error(`sending stalled at ${count} of ${clients.length * messages} acknowledged; latest attempts:\n${attempts}\n${await stalled()}`);
+      }
+    }
+  })();
+  const allSent = Promise.race([Promise.all(sending), watchdog]).finally(() => { watching = false; });
   allSent.catch(() => {});
   for (const [share, strike] of faults) {
     while (sent.length < clients.length * messages * share) {

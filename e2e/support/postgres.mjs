@@ -33,8 +33,8 @@ export async function freePort() {
   return port;
 }
 
-/** Starts a fresh cluster; resolves once it accepts connections. */
-export async function startPostgres() {
+/** Starts a fresh cluster (on `port`, or a free one); resolves once it accepts connections. */
+export async function startPostgres({ port: wanted } = {}) {
   if (!existsSync(join(BIN, 'postgres'))) {
     throw new Error(`PostgreSQL 15 is missing (${BIN}); \`cargo xtask test\` installs it`);
   }
@@ -44,7 +44,7 @@ export async function startPostgres() {
   const [initdb, initArgs] = command(join(BIN, 'initdb'), ['--username=postgres', '--auth=trust', '--encoding=UTF8', '--no-sync', '--pgdata', data]);
   const made = spawnSync(initdb, initArgs, { encoding: 'utf8' });
   if (made.status !== 0) throw new Error(`initdb failed: ${made.stderr}`);
-  const port = await freePort();
+  const port = wanted ?? await freePort();
   const settings = ['-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', folder, '-c', 'max_connections=300'];
   let child;
   let log = '';

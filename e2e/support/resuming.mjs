@@ -9,9 +9,10 @@ import { io } from 'socket.io-client';
  * A client in every room of `rooms` (with a session; the server remembers
  * them) or in the first one (general) without. `urls` is one server, which
  * it reconnects to as socket.io does, or several nodes: whenever its
- * connection ends it goes to the next, resuming there.
+ * connection ends it goes to the next, resuming there. `options` add to
+ * (or replace) the socket.io-client options (WebSocket only by default).
  */
-export function resumingClient(urls, name, session, rooms) {
+export function resumingClient(urls, name, session, rooms, options = {}) {
   const nodes = Array.isArray(urls) ? urls : [urls];
   const seen = new Map(rooms.map((room) => [room, new Map()]));
   const lastIds = () => Object.fromEntries(rooms.map((room) => [room, Math.max(0, ...seen.get(room).keys())]));
@@ -35,6 +36,7 @@ export function resumingClient(urls, name, session, rooms) {
       reconnectionDelay: 100,
       reconnectionDelayMax: 500,
       auth: (cb) => cb({ token: session?.token, lastId: lastIds().general, rooms: lastIds() }),
+      ...options,
     });
     socket.on('history', (history) => {
       if (history.reset) {
@@ -63,6 +65,10 @@ export function resumingClient(urls, name, session, rooms) {
   };
   const client = {
     name, seen, duplicates: 0, failovers: 0, socket: null,
+    /** The latest attempt to send: its message, node and answer (or error), for a stalled test to show. */
+    last: null,
+    /** Retryable refusals met, by code. */
+    refusals: {},
     /** Sends until the server acknowledges it, however often servers die meanwhile. */
     async sendForSure(body, clientId, room = 'general') {
       for (let attempt = 1; ; attempt += 1) {
@@ -70,12 +76,15 @@ export function resumingClient(urls, name, session, rooms) {
         if (closed) throw new Error(`${name} was closed before ${clientId} was acknowledged`);
         try {
           const ack = await client.socket.timeout(1000).emitWithAck('newmessage', { user: name, body, client_id: clientId, room });
+          client.last = { clientId, attempt, node: nodes[turn % nodes.length], ack };
           if (ack.accepted) return { id: ack.accepted.id, attempts: attempt };
           if (!['overloaded', 'unavailable'].includes(ack.rejected?.code)) {
             throw new Error(`refused: ${JSON.stringify(ack)}`);
           }
+          client.refusals[ack.rejected.code] = (client.refusals[ack.rejected.code] ?? 0) + 1;
         } catch (error) {
           if (error.message?.startsWith('refused')) throw error;
+          client.last = { clientId, attempt, node: nodes[turn % nodes.length], error: error.message };
           // No ack in time (the server died): the same message again, same client id.
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -93,6 +102,13 @@ export function resumingClient(urls, name, session, rooms) {
     async connected() {
       while (!client.socket.connected) {
         if (closed) throw new Error(`${name} was closed before it connected`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    /** Resolves once its connection has moved from long-polling to WebSocket. */
+    async upgraded() {
+      while (client.socket.io.engine?.transport?.name !== 'websocket') {
+        if (closed) throw new Error(`${name} was closed before it upgraded`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },

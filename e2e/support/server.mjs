@@ -94,6 +94,8 @@ export async function startServer({ port = 0, args = [], dataDir = tempDataDir()
     pid: child.pid,
     /** Whatever the server logged so far. */
     log: () => log,
+    /** How the process ended: `{code, signal}`, both null while it runs. */
+    status: () => ({ code: child.exitCode, signal: child.signalCode }),
     /** Whether the process is still running. */
     alive: () => child.exitCode === null && child.signalCode === null,
     /** Stops the server (SIGTERM: graceful) and waits for it to exit. */
