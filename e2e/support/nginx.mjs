@@ -25,14 +25,17 @@ export async function startNginx(nodes) {
   chmodSync(join(folder, 'tmp'), 0o777);
   const port = await freePort();
   const shipped = readFileSync(SHIPPED, 'utf8');
-  const servers = nodes
-    .map((url) => `        server ${new URL(url).host} max_fails=1 fail_timeout=5s;`)
-    .join('\n');
-  const config = shipped
-    .replace(/^ {8}server 127\.0\.0\.1:3001.*\n {8}server 127\.0\.0\.1:3002.*$/m, servers)
-    .replace('listen 127.0.0.1:8080;', `listen 127.0.0.1:${port};`);
-  if (config === shipped || !config.includes(`listen 127.0.0.1:${port};`)) {
-    throw new Error('deploy/nginx.conf no longer has the upstream servers and listen line the tests replace');
+  // The shipped file names two nodes, 127.0.0.1:3001 and :3002, in its
+  // upstream and its maps (plain and as regular expressions).
+  if (nodes.length !== 2) throw new Error('deploy/nginx.conf is for two nodes');
+  let config = shipped.replace('listen 127.0.0.1:8080;', `listen 127.0.0.1:${port};`);
+  nodes.forEach((url, i) => {
+    const { host } = new URL(url);
+    const shippedHost = `127.0.0.1:${3001 + i}`;
+    config = config.replaceAll(shippedHost, host).replaceAll(shippedHost.replaceAll('.', '\\.'), host.replaceAll('.', '\\.'));
+  });
+  if (config === shipped || !config.includes(`listen 127.0.0.1:${port};`) || /:300[12]\b/.test(config)) {
+    throw new Error('deploy/nginx.conf no longer has the node addresses and listen line the tests replace');
   }
   const path = join(folder, 'nginx.conf');
   writeFileSync(path, config);

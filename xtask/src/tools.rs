@@ -39,6 +39,14 @@ pub fn ensure_nginx() -> anyhow::Result<&'static Path> {
     Ok(debian)
 }
 
+/// Debian's haproxy (2.6 on bookworm), for the tests of the balancer
+/// configuration we ship beside nginx's.
+pub fn ensure_haproxy() -> anyhow::Result<&'static Path> {
+    let debian = Path::new("/usr/sbin/haproxy");
+    ensure_debian_package(debian, "haproxy", "haproxy")?;
+    Ok(debian)
+}
+
 /// Makes sure `path` exists, installing Debian's `package` with apt when it
 /// does not and we are root; otherwise says what to install.
 pub fn ensure_debian_package(
