@@ -113,8 +113,9 @@ pub fn test() -> anyhow::Result<()> {
         "chat-server",
     ]))?;
 
-    // The tests of several nodes put nginx in front of them.
+    // The tests of several nodes put nginx and haproxy in front of them.
     tools::ensure_nginx()?;
+    tools::ensure_haproxy()?;
     step("end-to-end tests: official socket.io-client and headless Chromium");
     let e2e = project::e2e();
     let node_ok = command::run_scanning(
@@ -136,11 +137,12 @@ pub fn test() -> anyhow::Result<()> {
                 "a11y.test.mjs",
                 "rooms.test.mjs",
                 "rooms-page.test.mjs",
-                // cluster.test.mjs is left out until its stall in the full
-                // suite (never alone) is understood: run it by hand with
-                // `node --test e2e/cluster.test.mjs` (see the README).
+                "cluster.test.mjs",
                 "cluster-page.test.mjs",
                 "order.test.mjs",
+                "drain.test.mjs",
+                "rolling.test.mjs",
+                "postgres-outage.test.mjs",
             ])
             .current_dir(&e2e)
             .env(
