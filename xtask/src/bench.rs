@@ -264,7 +264,24 @@ pub fn bench() -> anyhow::Result<()> {
     }
     drop(postgres);
     print_tables(&rows);
+    faults()?;
     page_load()
+}
+
+/// The faults of a cluster, ours against Node's with the PostgreSQL
+/// adapter: deliveries lost and duplicated (`e2e/bench/faults.mjs`).
+fn faults() -> anyhow::Result<()> {
+    step("faults: two nodes on PostgreSQL, ours against node + postgres-adapter");
+    command::run(
+        command::new("node")
+            .arg("bench/faults.mjs")
+            .current_dir(project::e2e())
+            .env(
+                "CHAT_SERVER_BIN",
+                project::root().join("target/release/chat-server"),
+            )
+            .env("DIST_DIR", project::dist()),
+    )
 }
 
 fn print_tables(rows: &[Row]) {
