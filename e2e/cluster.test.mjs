@@ -11,24 +11,15 @@ import pg from 'pg';
 import { sendThroughFaults } from './support/faults.mjs';
 import { startPostgres } from './support/postgres.mjs';
 import { newSession, resumingClient } from './support/resuming.mjs';
-import { startServer, tempDataDir } from './support/server.mjs';
+import { startNode, tempDataDir } from './support/server.mjs';
 
 const CLIENTS = 8;
 const MESSAGES = 60;
 const ROOMS = ['general', 'dev', 'ops'];
-const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
 
-/**
- * A node of the cluster: `id` names it (and its claims on answers); every
- * node shares `dataDir`, for one token secret.
- */
-function startNode(postgres, id, dataDir, port = 0) {
-  return startServer({
-    port,
-    dataDir,
-    args: [...UNLIMITED, '--store', 'postgres', '--database-url', postgres.url, '--node-id', id],
-    env: { RUST_LOG: process.env.DEBUG_NODES ? 'info' : 'warn' },
-  });
+/** A node of the cluster; every node shares `dataDir`, for one token secret. */
+function node(postgres, id, dataDir, port = 0) {
+  return startNode(postgres, id, { dataDir, port, env: { RUST_LOG: process.env.DEBUG_NODES ? 'info' : 'warn' } });
 }
 
 /** What the nodes and their database are doing: for a test that stalled. */
@@ -59,7 +50,7 @@ async function describe(nodes, postgres) {
 test('two nodes on PostgreSQL: a node killed, PostgreSQL restarted, the other node killed; every message once, in one order', async () => {
   const postgres = await startPostgres();
   const dataDir = tempDataDir();
-  const nodes = [await startNode(postgres, 'a', dataDir), await startNode(postgres, 'b', dataDir)];
+  const nodes = [await node(postgres, 'a', dataDir), await node(postgres, 'b', dataDir)];
   const urls = nodes.map((node) => node.url);
   const sessions = await Promise.all(Array.from({ length: CLIENTS + 1 }, (_, i) => newSession(urls[i % 2])));
   // Half the clients start on each node; each moves on when its node goes.
@@ -71,7 +62,7 @@ test('two nodes on PostgreSQL: a node killed, PostgreSQL restarted, the other no
     const { port } = nodes[n];
     await nodes[n].stop('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 300));
-    nodes[n] = await startNode(postgres, n === 0 ? 'a' : 'b', dataDir, port);
+    nodes[n] = await node(postgres, n === 0 ? 'a' : 'b', dataDir, port);
   };
   try {
     await sendThroughFaults({

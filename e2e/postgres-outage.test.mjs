@@ -9,9 +9,8 @@ import pg from 'pg';
 
 import { connect } from './support/client.mjs';
 import { freePort, startPostgres } from './support/postgres.mjs';
-import { startServer } from './support/server.mjs';
+import { startNode, startServer } from './support/server.mjs';
 
-const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('a node started while PostgreSQL is down waits for it, then serves', async () => {
@@ -40,8 +39,7 @@ test('a node started while PostgreSQL is down waits for it, then serves', async 
 
 test('a node whose listening connection is cut again and again still delivers what other nodes store, once, in order', async () => {
   const postgres = await startPostgres();
-  const node = (id) => startServer({ args: [...UNLIMITED, '--store', 'postgres', '--database-url', postgres.url, '--node-id', id] });
-  const [a, b] = [await node('a'), await node('b')];
+  const [a, b] = [await startNode(postgres, 'a'), await startNode(postgres, 'b')];
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
   const reader = await connect(a.url, { transports: ['websocket'] });

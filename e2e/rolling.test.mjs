@@ -15,19 +15,14 @@ import { startHaproxy } from './support/haproxy.mjs';
 import { startNginx } from './support/nginx.mjs';
 import { startPostgres } from './support/postgres.mjs';
 import { newSession, resumingClient } from './support/resuming.mjs';
-import { startServer, tempDataDir } from './support/server.mjs';
+import { startNode, tempDataDir } from './support/server.mjs';
 
 const CLIENTS = 8;
 const MESSAGES = 60;
 const ROOMS = ['general', 'dev', 'ops'];
-const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
-
-function startNode(postgres, id, dataDir, port = 0) {
-  return startServer({
-    port,
-    dataDir,
-    args: [...UNLIMITED, '--store', 'postgres', '--database-url', postgres.url, '--node-id', id, '--trusted-proxy', '127.0.0.1'],
-  });
+/** A node behind the balancer, on loopback; every node shares `dataDir`, for one token secret. */
+function node(postgres, id, dataDir, port = 0) {
+  return startNode(postgres, id, { dataDir, port, args: ['--trusted-proxy', '127.0.0.1'] });
 }
 
 /** Socket.IO connections a node has open now, from its `/metrics`. */
@@ -44,7 +39,7 @@ for (const [name, startBalancer] of [['nginx', startNginx], ['haproxy', startHap
     const postgres = await startPostgres();
     const dataDir = tempDataDir();
     const ids = ['a', 'b'];
-    const nodes = [await startNode(postgres, 'a', dataDir), await startNode(postgres, 'b', dataDir)];
+    const nodes = [await node(postgres, 'a', dataDir), await node(postgres, 'b', dataDir)];
     const balancer = await startBalancer(nodes.map((node) => node.url));
     const sessions = await Promise.all(Array.from({ length: CLIENTS + 1 }, () => newSession(balancer.url)));
     // Long-polling first, upgraded to WebSocket: the upgrade must reach the
@@ -55,7 +50,7 @@ for (const [name, startBalancer] of [['nginx', startNginx], ['haproxy', startHap
       const { port } = nodes[n];
       await nodes[n].stop('SIGTERM');
       assert.deepEqual(nodes[n].status(), { code: 0, signal: null }, `node ${ids[n]} drained and exited by itself`);
-      nodes[n] = await startNode(postgres, ids[n], dataDir, port);
+      nodes[n] = await node(postgres, ids[n], dataDir, port);
     };
     try {
       await Promise.all(clients.map((client) => client.connected()));

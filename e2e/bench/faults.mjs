@@ -22,12 +22,11 @@ import { io } from 'socket.io-client';
 
 import { startPostgres } from '../support/postgres.mjs';
 import { newSession, resumingClient } from '../support/resuming.mjs';
-import { startServer, tempDataDir } from '../support/server.mjs';
+import { startNode, tempDataDir } from '../support/server.mjs';
 
 const CLIENTS = 20;
 const MESSAGES = 40;
 const EVERY_MS = 200;
-const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A peer process (the tutorial's server with the adapter) on `port` (0: any). */
@@ -134,7 +133,7 @@ const FAULTS = [
 async function ours(kind) {
   const postgres = await startPostgres();
   const dataDir = tempDataDir();
-  const node = (id, port = 0) => startServer({ port, dataDir, args: [...UNLIMITED, '--store', 'postgres', '--database-url', postgres.url, '--node-id', id] });
+  const node = (id, port = 0) => startNode(postgres, id, { dataDir, port });
   const nodes = [await node('a'), await node('b')];
   const urls = nodes.map((n) => n.url);
   const sessions = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => newSession(urls[i % 2])));

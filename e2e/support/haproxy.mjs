@@ -2,12 +2,12 @@
 // (deploy/haproxy.cfg), its ports replaced by the test's: in front of the
 // given chat-server nodes, on a free loopback port. Stopped by PID.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { freePort } from './postgres.mjs';
+import { stopProcess } from './process.mjs';
 
 const HAPROXY = '/usr/sbin/haproxy';
 const SHIPPED = new URL('../../deploy/haproxy.cfg', import.meta.url);
@@ -51,13 +51,7 @@ export async function startHaproxy(nodes) {
     url,
     log: () => log,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await stopProcess(child, 'SIGTERM');
       rmSync(folder, { recursive: true, force: true });
     },
   };

@@ -2,12 +2,12 @@
 // (deploy/nginx.conf), its ports replaced by the test's: in front of the
 // given chat-server nodes, on a free loopback port. Stopped by PID.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { freePort } from './postgres.mjs';
+import { stopProcess } from './process.mjs';
 
 const NGINX = '/usr/sbin/nginx';
 const SHIPPED = new URL('../../deploy/nginx.conf', import.meta.url);
@@ -57,13 +57,7 @@ export async function startNginx(nodes) {
     url,
     log: () => log,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGQUIT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await stopProcess(child, 'SIGQUIT');
       rmSync(folder, { recursive: true, force: true });
     },
   };

@@ -11,6 +11,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { stopProcess } from './process.mjs';
+
 const BIN = '/usr/lib/postgresql/15/bin';
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
@@ -80,13 +82,7 @@ export async function startPostgres({ port: wanted } = {}) {
     },
     /** Stops the server (SIGINT: fast shutdown) and removes its folder. */
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await stopProcess(child, 'SIGINT');
       rmSync(folder, { recursive: true, force: true });
     },
   };

@@ -23,6 +23,23 @@ export function tempDataDir() {
 }
 const DIST = process.env.DIST_DIR;
 
+/** Rate limits out of the way, for tests that send as fast as they can. */
+export const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
+
+/**
+ * A node of a cluster on `postgres` (see support/postgres.mjs), without
+ * rate limits: `id` names it (and its claims on answers); nodes that share
+ * `dataDir` share one token secret. `args` add to its flags.
+ */
+export function startNode(postgres, id, { dataDir, port = 0, args = [], env } = {}) {
+  return startServer({
+    port,
+    dataDir,
+    args: [...UNLIMITED, '--store', 'postgres', '--database-url', postgres.url, '--node-id', id, ...args],
+    env,
+  });
+}
+
 /** The unprivileged user and group (nobody, nogroup) servers run as with `unprivileged`. */
 const NOBODY = 65534;
 
