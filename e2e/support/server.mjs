@@ -2,10 +2,11 @@
 // by PID. The binary and the frontend bundle come from the environment, set by
 // `cargo xtask test`: CHAT_SERVER_BIN and DIST_DIR.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { stopProcess } from './process.mjs';
 
 const BIN = process.env.CHAT_SERVER_BIN;
 
@@ -117,12 +118,7 @@ export async function startServer({ port = 0, args = [], dataDir = tempDataDir()
     alive: () => child.exitCode === null && child.signalCode === null,
     /** Stops the server (SIGTERM: graceful) and waits for it to exit. */
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
+      await stopProcess(child, signal);
     },
   };
 }
