@@ -153,21 +153,18 @@ impl Sequencer {
             socket,
             ack,
         };
-        self.jobs
-            .try_send(job)
-            .map_err(|error| {
-                if matches!(error, mpsc::error::TrySendError::Closed(_)) {
-                    // A bug: its task is gone (a panic), and nothing can be stored.
-                    tracing::error!("the sequencer has stopped; messages are refused");
-                }
-                error
-            })
-            .map_err(|error| match error.into_inner() {
+        self.jobs.try_send(job).map_err(|error| {
+            if matches!(error, mpsc::error::TrySendError::Closed(_)) {
+                // A bug: its task is gone (a panic), and nothing can be stored.
+                tracing::error!("the sequencer has stopped; messages are refused");
+            }
+            match error.into_inner() {
                 Job::User { ack, .. } => Overloaded(ack),
                 Job::Bot { .. } | Job::Join { .. } | Job::Flush(_) => {
                     unreachable!("only user jobs are sent here")
                 }
-            })
+            }
+        })
     }
 
     /// Sends `socket` what it missed of `room` after `last_id`, then lets it
