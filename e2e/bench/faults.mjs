@@ -130,6 +130,23 @@ const FAULTS = [
   ['PostgreSQL restarted (immediate)', 'postgres'],
 ];
 
+/**
+ * The fault `kind` of [FAULTS] on a cluster: PostgreSQL restarted, or
+ * `nodes[0]` killed (and, for `restart`, started again on its port by
+ * `start(port)` a second later).
+ */
+function striking(kind, postgres, nodes, start) {
+  return async () => {
+    if (kind === 'postgres') return postgres.restartImmediately();
+    const { port } = nodes[0];
+    await nodes[0].stop('SIGKILL');
+    if (kind === 'restart') {
+      await sleep(1000);
+      nodes[0] = await start(port);
+    }
+  };
+}
+
 async function ours(kind) {
   const postgres = await startPostgres();
   const dataDir = tempDataDir();
@@ -139,15 +156,7 @@ async function ours(kind) {
   const sessions = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => newSession(urls[i % 2])));
   const clients = sessions.map((session, i) => ourClient(i % 2 === 0 ? urls : [...urls].reverse(), `c${i}`, session));
   await Promise.all(clients.map((c) => c.connected()));
-  const fault = async () => {
-    if (kind === 'postgres') return postgres.restartImmediately();
-    const { port } = nodes[0];
-    await nodes[0].stop('SIGKILL');
-    if (kind === 'restart') {
-      await sleep(1000);
-      nodes[0] = await node('a', port);
-    }
-  };
+  const fault = striking(kind, postgres, nodes, (port) => node('a', port));
   try {
     return await run({ clients, fault });
   } finally {
@@ -162,15 +171,7 @@ async function peer(kind) {
   const nodes = [await startPeer(postgres.url), await startPeer(postgres.url)];
   const clients = Array.from({ length: CLIENTS }, (_, i) => peerClient(nodes[i % 2].url, `c${i}`));
   await sleep(500);
-  const fault = async () => {
-    if (kind === 'postgres') return postgres.restartImmediately();
-    const { port } = nodes[0];
-    await nodes[0].stop('SIGKILL');
-    if (kind === 'restart') {
-      await sleep(1000);
-      nodes[0] = await startPeer(postgres.url, port);
-    }
-  };
+  const fault = striking(kind, postgres, nodes, (port) => startPeer(postgres.url, port));
   try {
     const result = await run({ clients, fault });
     result.crashed = nodes.filter((n) => n.crashed()).length;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { freePort } from './postgres.mjs';
-import { stopProcess } from './process.mjs';
+import { answering, stopProcess } from './process.mjs';
 
 const HAPROXY = '/usr/sbin/haproxy';
 const SHIPPED = new URL('../../deploy/haproxy.cfg', import.meta.url);
@@ -37,16 +37,7 @@ export async function startHaproxy(nodes) {
   child.stdout.on('data', (chunk) => { log += chunk; });
   child.stderr.on('data', (chunk) => { log += chunk; });
   const url = `http://127.0.0.1:${port}`;
-  for (const started = Date.now(); ; ) {
-    if (child.exitCode !== null) throw new Error(`haproxy exited:\n${log}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() - started > 10_000) throw new Error(`haproxy did not answer:\n${log}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await answering(`${url}/healthz`, child, 'haproxy', () => log);
   return {
     url,
     log: () => log,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { freePort } from './postgres.mjs';
-import { stopProcess } from './process.mjs';
+import { answering, stopProcess } from './process.mjs';
 
 const NGINX = '/usr/sbin/nginx';
 const SHIPPED = new URL('../../deploy/nginx.conf', import.meta.url);
@@ -43,16 +43,7 @@ export async function startNginx(nodes) {
   let log = '';
   child.stderr.on('data', (chunk) => { log += chunk; });
   const url = `http://127.0.0.1:${port}`;
-  for (const started = Date.now(); ; ) {
-    if (child.exitCode !== null) throw new Error(`nginx exited:\n${log}`);
-    try {
-      await fetch(`${url}/healthz`);
-      break;
-    } catch {
-      if (Date.now() - started > 10_000) throw new Error(`nginx did not answer:\n${log}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  await answering(`${url}/healthz`, child, 'nginx', () => log);
   return {
     url,
     log: () => log,
