@@ -95,6 +95,9 @@ pub async fn app(settings: &Settings, bot: Arc<dyn ChatBot>) -> (Router, Stoppin
 /// How much longer than the bot's timeout a drain may take.
 const DRAIN_SLACK: Duration = Duration::from_secs(5);
 
+/// How long the last batch may take to be stored and sent out at stop.
+const STOP_PUBLISHING: Duration = Duration::from_secs(2);
+
 /// Stops a node well: it drains first (see [`drain`]), then closes every
 /// socket, so that clients reconnect to another node having lost nothing.
 #[derive(Debug)]
@@ -118,6 +121,12 @@ impl Stopping {
                 unfinished = self.drain.unfinished(),
                 "drain took too long; stopping with work unfinished"
             ),
+        }
+        if tokio::time::timeout(STOP_PUBLISHING, self.finisher.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the publisher did not stop in time");
         }
         tracing::info!("shutting down: disconnecting every socket");
         self.io.close().await;

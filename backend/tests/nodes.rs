@@ -115,6 +115,47 @@ async fn a_message_said_on_one_node_reaches_the_other_in_one_order() {
 }
 
 #[tokio::test]
+async fn a_client_whose_node_stops_for_good_moves_to_the_other_and_misses_nothing() {
+    let (one, two, _) = cluster().await;
+    let mut ann = TestClient::connect_any(&[&one, &two]).await;
+    ann.next(HISTORY).await;
+    let mut bob = TestClient::connect(&two).await;
+    bob.next(HISTORY).await;
+
+    drop(one);
+    ann.disconnected().await;
+    // Said while Ann is between nodes, and typed by her while offline.
+    bob.emit(
+        NEW_MESSAGE,
+        json!({"user": "bob", "body": "while you moved"}),
+    );
+    ann.emit(NEW_MESSAGE, json!({"user": "ann", "body": "typed offline"}));
+
+    // Node one is gone for good: only node two can greet her.
+    let history = ann.next(HISTORY).await;
+    let in_history = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["body"] == "while you moved")
+        .count();
+    if in_history == 0 {
+        let live = messages(&mut ann, 1).await;
+        assert_eq!(live[0].2, "while you moved", "what she missed comes next");
+    } else {
+        assert_eq!(in_history, 1);
+    }
+    // What she typed offline was sent once she was on node two.
+    loop {
+        let (_, user, body) = messages(&mut bob, 1).await.remove(0);
+        if body == "typed offline" {
+            assert_eq!(user, "ann");
+            break;
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_users_tabs_on_two_nodes_both_get_every_answer_once() {
     let (one, two, signer) = cluster().await;
     let token = signer.issue(&UserId::parse("ann").unwrap());

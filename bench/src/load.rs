@@ -27,7 +27,8 @@ const CONNECTING_AT_ONCE: usize = 64;
 )]
 pub struct Load {
     /// The server's base URL; with several (comma-separated), the clients
-    /// are spread over them in turn (the senders first, then the listeners).
+    /// are spread over them in turn (the senders first, then the listeners),
+    /// and a client whose server fails moves on to the next one.
     #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:3000")]
     pub url: Vec<String>,
     /// How many clients connect and send. Default 50.
@@ -270,11 +271,14 @@ async fn connect_all(load: &Load) -> anyhow::Result<Vec<Socket>> {
     let mut pending = Vec::with_capacity(everyone);
     for n in 0..everyone {
         let gate = gate.clone();
-        let url = load.url[n % load.url.len().max(1)].clone();
+        // Each client starts on its own server and moves to the next one
+        // when that one fails.
+        let mut urls = load.url.clone();
+        urls.rotate_left(n % load.url.len().max(1));
         let config = config.clone();
         pending.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
-            Socket::connect(&url, config).await
+            Socket::connect_any(&urls, config).await
         }));
     }
     let mut sockets = Vec::with_capacity(everyone);

@@ -25,7 +25,7 @@ mod transport;
 
 pub use backoff::{Backoff, ReconnectConfig};
 pub use client::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Output, placeholder};
-pub use endpoint::websocket_url;
+pub use endpoint::{Endpoints, websocket_url};
 pub use error::DecodeError;
 pub use transport::{PollRequest, RECORD_SEPARATOR, TransportKind, Transports};
 

@@ -134,6 +134,12 @@ impl Finisher {
         // The answers stored and sent out.
         self.sequencer.flush().await;
     }
+
+    /// Ends the hub's sending out, before the namespace closes: whatever
+    /// is queued is stored and sent out first.
+    pub(crate) async fn stop(&self) {
+        self.sequencer.stop().await;
+    }
 }
 
 /// The Socket.IO layer with the hub's handlers on the main namespace, and

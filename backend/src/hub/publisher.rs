@@ -97,6 +97,8 @@ pub(super) enum Step {
     },
     /// Everything before is done: say so.
     Flush(oneshot::Sender<()>),
+    /// Everything before is done: say so, and end.
+    Stop(oneshot::Sender<()>),
 }
 
 /// Runs the stage until the storing stage ends: `published` holds each
@@ -120,6 +122,10 @@ pub(super) async fn run(
     loop {
         tokio::select! {
             step = steps.recv() => match step {
+                Some(Step::Stop(done)) => {
+                    let _ = done.send(());
+                    return;
+                }
                 Some(step) => publisher.step(step).await,
                 None => return,
             },
@@ -213,7 +219,7 @@ impl Publisher {
                 let published = self.published.get(&room_key(&room)).copied().unwrap_or(0);
                 join(&self.context, &socket, room, last_id, published).await;
             }
-            Step::Flush(done) => {
+            Step::Flush(done) | Step::Stop(done) => {
                 let _ = done.send(());
             }
         }

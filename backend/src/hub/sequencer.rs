@@ -62,6 +62,8 @@ enum Job {
     },
     /// Say when everything queued before is stored and sent out.
     Flush(tokio::sync::oneshot::Sender<()>),
+    /// Like a flush, then both stages end: the server is closing.
+    Stop(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Hands messages to the sequencer. A cheap `Clone` handle.
@@ -160,7 +162,7 @@ impl Sequencer {
             }
             match error.into_inner() {
                 Job::User { ack, .. } => Overloaded(ack),
-                Job::Bot { .. } | Job::Join { .. } | Job::Flush(_) => {
+                Job::Bot { .. } | Job::Join { .. } | Job::Flush(_) | Job::Stop(_) => {
                     unreachable!("only user jobs are sent here")
                 }
             }
@@ -186,6 +188,16 @@ impl Sequencer {
         let (done, flushed) = tokio::sync::oneshot::channel();
         if self.jobs.send(Job::Flush(done)).await.is_ok() {
             let _ = flushed.await;
+        }
+    }
+
+    /// Flushes, then ends the storing and the publishing stage, before the
+    /// server closes its namespace: nothing is sent out after that (nor
+    /// could be), and the feed from other nodes stops with them.
+    pub(crate) async fn stop(&self) {
+        let (done, stopped) = tokio::sync::oneshot::channel();
+        if self.jobs.send(Job::Stop(done)).await.is_ok() {
+            let _ = stopped.await;
         }
     }
 }
@@ -234,11 +246,13 @@ pub(crate) fn start(
                         last_id,
                     },
                     Job::Flush(done) => Step::Flush(done),
+                    Job::Stop(done) => Step::Stop(done),
                     write => {
                         writes.push(write);
                         continue;
                     }
                 };
+                let stopping = matches!(barrier, Step::Stop(_));
                 let earlier = std::mem::take(&mut writes);
                 let mut stored = save(&store, earlier, &metrics).await;
                 stored.push(barrier);
@@ -246,6 +260,9 @@ pub(crate) fn start(
                     if steps.send(step).await.is_err() {
                         return;
                     }
+                }
+                if stopping {
+                    return;
                 }
             }
             for step in save(&store, writes, &metrics).await {
@@ -329,7 +346,7 @@ fn hold_back(writes: Vec<Job>) -> (Vec<Job>, Vec<Sender>) {
             Job::User {
                 socket, client_id, ..
             } => admitted(socket, client_id.as_ref()),
-            Job::Bot { .. } | Job::Join { .. } | Job::Flush(_) => true,
+            Job::Bot { .. } | Job::Join { .. } | Job::Flush(_) | Job::Stop(_) => true,
         };
         match job {
             Job::User { socket, ack, .. } if !admitted => held.push(Sender { socket, ack }),
@@ -389,7 +406,7 @@ fn outcome(writes: Vec<Job>, result: Result<Vec<Appended>, StoreError>) -> Step 
             replies += lines.len();
             None
         }
-        Job::Join { .. } | Job::Flush(_) => None,
+        Job::Join { .. } | Job::Flush(_) | Job::Stop(_) => None,
     });
     let appended = match result {
         Ok(appended) => appended,
@@ -453,7 +470,7 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
                 ..draft(room, shared::BOT_NAME, reply)
             })
             .collect(),
-        Job::Join { .. } | Job::Flush(_) => Vec::new(),
+        Job::Join { .. } | Job::Flush(_) | Job::Stop(_) => Vec::new(),
     }
 }
 

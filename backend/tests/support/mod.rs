@@ -60,6 +60,38 @@ impl TestClient {
         Self(socket)
     }
 
+    /// Connects to the first of `servers` that answers, moving to the next
+    /// whenever an attempt fails, and waits until it has joined `/`.
+    #[allow(dead_code, reason = "not every test file needs it")]
+    pub async fn connect_any(servers: &[&TestServer]) -> Self {
+        let urls: Vec<String> = servers
+            .iter()
+            .map(|server| format!("http://{}", server.addr))
+            .collect();
+        let socket = tokio::time::timeout(
+            PATIENCE,
+            Socket::connect_any(&urls, ClientConfig::default()),
+        )
+        .await
+        .expect("connected in time")
+        .expect("connected");
+        Self(socket)
+    }
+
+    /// Waits until the connection is lost; panics after a while.
+    #[allow(dead_code, reason = "not every test file needs it")]
+    pub async fn disconnected(&mut self) {
+        let lost = async {
+            while !matches!(
+                self.0.next_event().await.expect("client alive"),
+                ClientEvent::Disconnected { .. }
+            ) {}
+        };
+        tokio::time::timeout(PATIENCE, lost)
+            .await
+            .expect("disconnected in time");
+    }
+
     /// Emits `event` with one argument.
     #[allow(dead_code, reason = "not every test file needs it")]
     pub fn emit(&self, event: &str, arg: Value) {

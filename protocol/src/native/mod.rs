@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Output};
+use crate::{AckId, Client, ClientConfig, ClientEvent, ConnectionState, Endpoints, Output};
 
 /// Why [`Socket::connect`] gave up.
 #[derive(Debug, Error)]
@@ -101,11 +101,21 @@ impl Socket {
     /// until the namespace is joined. Events that arrive before the caller
     /// reads them are kept. Long-polling speaks plain HTTP only.
     pub async fn connect(base: &str, config: ClientConfig) -> Result<Self, ConnectError> {
-        let url = crate::websocket_url(base, crate::WEBSOCKET_QUERY)
-            .ok_or_else(|| ConnectError::BadUrl(base.to_owned()))?;
+        Self::connect_any(&[base], config).await
+    }
+
+    /// Like [`connect`](Self::connect), with several servers of one cluster:
+    /// it starts on the first and moves to the next whenever an attempt fails
+    /// (see [`Endpoints`]), so a server that dies for good costs one failed
+    /// attempt.
+    pub async fn connect_any<S: AsRef<str>>(
+        bases: &[S],
+        config: ClientConfig,
+    ) -> Result<Self, ConnectError> {
+        let endpoints = Endpoints::new(bases).map_err(ConnectError::BadUrl)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, mut events) = mpsc::unbounded_channel();
-        tokio::spawn(drive(url, config, command_rx, event_tx));
+        tokio::spawn(drive(endpoints, config, command_rx, event_tx));
         let mut early = Vec::new();
         loop {
             match events.recv().await {
@@ -218,22 +228,19 @@ type ProbeOpening = std::pin::Pin<
 >;
 
 async fn drive(
-    url: String,
+    mut endpoints: Endpoints,
     config: ClientConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<ClientEvent>,
 ) {
     let start = Instant::now();
     // Each process hashes with fresh random keys: a cheap jitter seed.
-    let seed =
-        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), &url);
+    let seed = std::hash::BuildHasher::hash_one(
+        &std::collections::hash_map::RandomState::new(),
+        &endpoints,
+    );
     let mut client = Client::new(config, seed);
     let mut socket: Option<WebSocket> = None;
-    let authority = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .unwrap_or_default()
-        .to_owned();
     let mut requests = FuturesUnordered::new();
     // The upgrade probe: being opened, then open.
     let mut probe_opening: Option<ProbeOpening> = None;
@@ -244,7 +251,7 @@ async fn drive(
         while let Some(output) = client.poll_output() {
             match output {
                 Output::Open => {
-                    match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+                    match tokio_tungstenite::connect_async_with_config(endpoints.url(), None, true)
                         .await
                     {
                         Ok((opened, _)) => socket = Some(opened),
@@ -266,7 +273,8 @@ async fn drive(
                     requests = FuturesUnordered::new();
                 }
                 Output::OpenProbe { query } => {
-                    let probe_url = crate::websocket_url(&url, &query).unwrap_or_default();
+                    let probe_url =
+                        crate::websocket_url(endpoints.url(), &query).unwrap_or_default();
                     probe_opening = Some(Box::pin(async move {
                         tokio_tungstenite::connect_async_with_config(probe_url, None, true)
                             .await
@@ -284,7 +292,7 @@ async fn drive(
                 }
                 Output::PromoteProbe => socket = probe.take(),
                 Output::Request(request) => {
-                    let authority = authority.clone();
+                    let authority = endpoints.authority().to_owned();
                     requests.push(async move {
                         let response = http::perform(&authority, &request).await;
                         (request.id, response)
@@ -301,6 +309,13 @@ async fn drive(
                     }
                 }
                 Output::Event(event) => {
+                    match event {
+                        ClientEvent::Connected { .. } => endpoints.on_connected(),
+                        ClientEvent::StateChanged(ConnectionState::Reconnecting { .. }) => {
+                            endpoints.on_reconnecting();
+                        }
+                        _ => {}
+                    }
                     let closed =
                         matches!(event, ClientEvent::StateChanged(ConnectionState::Closed));
                     // Nobody listening is fine: the owner may only emit.
