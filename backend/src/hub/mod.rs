@@ -216,7 +216,7 @@ pub(crate) async fn layer(
     // that starts beside busy nodes hears their messages at once. No
     // socket can connect before the server listens, after this returns.
     io.ns("/", handlers::on_connect.with(handlers::connecting));
-    sequencer::start(queue, context, handed_off);
+    sequencer::start(queue, context, handed_off, settings.group_commit);
     // Before any socket can connect and ask something new.
     takeover::start(io.clone(), hub.clone(), questions).await;
     tokio::spawn(forget_idle_clients(hub.limits.clone()));

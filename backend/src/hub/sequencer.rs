@@ -66,6 +66,19 @@ enum Job {
     Stop(tokio::sync::oneshot::Sender<()>),
 }
 
+impl Job {
+    /// Whether this job is stored (a person's message or the bot's answer).
+    fn is_write(&self) -> bool {
+        matches!(self, Self::User { .. } | Self::Bot { .. })
+    }
+
+    /// Whether someone waits for this job to be done, so its batch goes at
+    /// once (a flush or a stop, when a node drains).
+    fn is_urgent(&self) -> bool {
+        matches!(self, Self::Flush(_) | Self::Stop(_))
+    }
+}
+
 /// Hands messages to the sequencer. A cheap `Clone` handle.
 #[derive(Clone)]
 pub(crate) struct Sequencer {
@@ -212,6 +225,7 @@ pub(crate) fn start(
     pending: Pending,
     context: Context,
     handoffs: mpsc::UnboundedReceiver<publisher::Handoff>,
+    group_commit: Duration,
 ) {
     let Pending { mut jobs } = pending;
     let context = Arc::new(context);
@@ -231,7 +245,10 @@ pub(crate) fn start(
         }
         let _ = started.send(latest);
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut window = GroupCommit::new(group_commit);
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            window.gather(&mut jobs, &mut batch).await;
+            let commits = batch.iter().any(Job::is_write);
             let mut writes = Vec::new();
             for job in batch.drain(..) {
                 // A join or a flush waits for the writes queued before it.
@@ -270,6 +287,9 @@ pub(crate) fn start(
                     return;
                 }
             }
+            if commits {
+                window.committed_at(tokio::time::Instant::now());
+            }
         }
     });
     tokio::spawn(async move {
@@ -280,6 +300,48 @@ pub(crate) fn start(
         };
         publisher::run(context, stored, handoffs, feed, published).await;
     });
+}
+
+/// Group commit: when the last batch was stored a moment ago, more
+/// messages are likely on their way, so the next batch waits for them until
+/// `window` after that commit (or until it is full) and they share one disk
+/// sync and one write per socket. After a quiet spell nothing waits: a lone
+/// message is stored at once.
+#[derive(Debug)]
+struct GroupCommit {
+    window: Duration,
+    last: Option<tokio::time::Instant>,
+}
+
+impl GroupCommit {
+    fn new(window: Duration) -> Self {
+        Self { window, last: None }
+    }
+
+    /// Adds to `batch` what arrives on `jobs` until the window closes, the
+    /// batch is full, or a job that must not wait (a flush) is in it.
+    async fn gather(&self, jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+        let Some(last) = self.last else { return };
+        let until = last + self.window;
+        if until <= tokio::time::Instant::now() {
+            return;
+        }
+        while batch.len() < MAX_BATCH && !batch.iter().any(Job::is_urgent) {
+            tokio::select! {
+                received = jobs.recv_many(batch, MAX_BATCH - batch.len()) => {
+                    if received == 0 {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep_until(until) => return,
+            }
+        }
+    }
+
+    /// A batch was stored at `at`.
+    fn committed_at(&mut self, at: tokio::time::Instant) {
+        self.last = (!self.window.is_zero()).then_some(at);
+    }
 }
 
 /// First wait between attempts to read what the sequencer starts from.
@@ -479,6 +541,70 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    fn answer(to: u64) -> Job {
+        Job::Bot {
+            room: RoomName::general(),
+            answers: to,
+            replies: vec!["hi".to_owned()],
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn right_after_a_commit_a_batch_waits_for_more_until_the_window_closes() {
+        let (jobs, mut queue) = mpsc::channel(16);
+        let mut window = GroupCommit::new(Duration::from_millis(5));
+        let start = tokio::time::Instant::now();
+        window.committed_at(start);
+        let later = jobs.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let _ = later.send(answer(2)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let _ = later.send(answer(3)).await;
+        });
+        let mut batch = vec![answer(1)];
+        window.gather(&mut queue, &mut batch).await;
+        assert_eq!(
+            batch.len(),
+            2,
+            "the second came within the window, the third after"
+        );
+        assert_eq!(start.elapsed(), Duration::from_millis(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_quiet_spell_or_with_a_flush_nothing_waits() {
+        let (_jobs, mut queue) = mpsc::channel(16);
+        let mut window = GroupCommit::new(Duration::from_millis(5));
+        let start = tokio::time::Instant::now();
+        let mut batch = vec![answer(1)];
+        window.gather(&mut queue, &mut batch).await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "no commit yet");
+
+        window.committed_at(start);
+        tokio::time::sleep(Duration::from_millis(6)).await;
+        let quiet = tokio::time::Instant::now();
+        window.gather(&mut queue, &mut batch).await;
+        assert_eq!(
+            quiet.elapsed(),
+            Duration::ZERO,
+            "the last commit is past the window"
+        );
+
+        window.committed_at(tokio::time::Instant::now());
+        let (done, _) = tokio::sync::oneshot::channel();
+        let mut draining = vec![answer(2), Job::Flush(done)];
+        let flushing = tokio::time::Instant::now();
+        window.gather(&mut queue, &mut draining).await;
+        assert_eq!(flushing.elapsed(), Duration::ZERO, "a flush goes at once");
+
+        let mut off = GroupCommit::new(Duration::ZERO);
+        off.committed_at(tokio::time::Instant::now());
+        let at = tokio::time::Instant::now();
+        off.gather(&mut queue, &mut batch).await;
+        assert_eq!(at.elapsed(), Duration::ZERO, "a zero window never waits");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_read_at_start_is_retried_never_taken_for_nothing() {
