@@ -16,6 +16,9 @@ use crate::{Latencies, ProcessStats};
 /// The tutorial's event, which every server under test speaks.
 const NEW_MESSAGE: &str = "newmessage";
 
+/// Our server's page of a room's messages, sent as a socket enters it.
+const HISTORY: &str = "history";
+
 /// Connections opened at once; more would only queue in the kernel.
 const CONNECTING_AT_ONCE: usize = 64;
 
@@ -172,9 +175,13 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     let mut timed_out = false;
     // Per message (sender, sequence), the latest arrival at a listener.
     let mut slowest = std::collections::HashMap::<(usize, u64), (u64, usize)>::new();
+    let mut missing = Vec::new();
     for (index, task) in tasks.into_iter().enumerate() {
         let outcome = task.await?;
         sent += outcome.sent;
+        if outcome.latencies.len() < senders * load.messages {
+            missing.push(Missing::of(index, &outcome, senders, load.messages));
+        }
         if index >= senders {
             for &(key, micros) in &outcome.latencies {
                 let entry = slowest.entry(key).or_default();
@@ -187,6 +194,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     }
     let after = read();
     let database_after = database();
+    Missing::report(&missing, load.url.len());
     let delivered = latencies.len() as u64;
     let messaging_cpu = connected
         .zip(after)
@@ -302,8 +310,72 @@ struct Client {
     deadline: Instant,
 }
 
+/// What one client did not get, for the log when something is lost.
+struct Missing {
+    client: usize,
+    disconnects: u32,
+    /// (sender, sequence) of each message it did not get, in order.
+    messages: Vec<(usize, u64)>,
+}
+
+impl Missing {
+    fn of(client: usize, outcome: &Outcome, senders: usize, per_sender: usize) -> Self {
+        let got: std::collections::HashSet<(usize, u64)> =
+            outcome.latencies.iter().map(|(key, _)| *key).collect();
+        let messages = (0..senders)
+            .flat_map(|sender| (0..per_sender as u64).map(move |seq| (sender, seq)))
+            .filter(|key| !got.contains(key))
+            .collect();
+        Self {
+            client,
+            disconnects: outcome.disconnects,
+            messages,
+        }
+    }
+
+    /// Prints to stderr who missed what: each client (its first server of
+    /// `servers`), how often it lost its connection, and the first messages
+    /// it missed; and which messages nobody got.
+    fn report(missing: &[Self], servers: usize) {
+        if missing.is_empty() {
+            return;
+        }
+        let mut by_message = std::collections::BTreeMap::<(usize, u64), usize>::new();
+        for client in missing {
+            for key in &client.messages {
+                *by_message.entry(*key).or_default() += 1;
+            }
+            let first: Vec<String> = client
+                .messages
+                .iter()
+                .take(8)
+                .map(|(sender, seq)| format!("{sender}/{seq}"))
+                .collect();
+            eprintln!(
+                "chat-bench: client {} (server {}) missed {} ({} disconnects): {}",
+                client.client,
+                client.client % servers.max(1),
+                client.messages.len(),
+                client.disconnects,
+                first.join(" ")
+            );
+        }
+        let missed: Vec<String> = by_message
+            .iter()
+            .take(16)
+            .map(|((sender, seq), clients)| format!("{sender}/{seq} by {clients}"))
+            .collect();
+        eprintln!(
+            "chat-bench: messages missed (sender/seq by clients): {}",
+            missed.join(", ")
+        );
+    }
+}
+
 struct Outcome {
     sent: u64,
+    /// Connections lost after they were made.
+    disconnects: u32,
     /// Per message received: (sender, sequence) and micros since it was sent.
     latencies: Vec<((usize, u64), u64)>,
     last_delivery: Instant,
@@ -322,7 +394,10 @@ impl Client {
             latencies: Vec::with_capacity(wanted),
             last_delivery: self.origin,
             timed_out: false,
+            disconnects: 0,
         };
+        // Each message counts once, however it came.
+        let mut seen = std::collections::HashSet::with_capacity(wanted);
         while outcome.latencies.len() < wanted || (outcome.sent as usize) < self.messages {
             let sending = (outcome.sent as usize) < self.messages;
             let wake = if sending { next_send } else { self.deadline };
@@ -334,13 +409,29 @@ impl Client {
                     next_send += period;
                 }
                 event = socket.next_event() => match event {
-                    Some(ClientEvent::Event { name, args, .. }) if name == NEW_MESSAGE => {
-                        if let Some((key, sent_at)) = args.first().and_then(sent_at_micros) {
-                            let now = self.origin.elapsed().as_micros() as u64;
-                            outcome.latencies.push((key, now.saturating_sub(sent_at)));
-                            outcome.last_delivery = Instant::now();
+                    Some(ClientEvent::Event { name, args, .. }) => {
+                        // Live, or in the history of the room's messages it
+                        // missed: a socket that enters the room after a
+                        // message went out gets it there (our server; the
+                        // tutorial's has no history).
+                        let messages: Vec<&Value> = match name.as_str() {
+                            NEW_MESSAGE => args.first().into_iter().collect(),
+                            HISTORY => args
+                                .first()
+                                .and_then(|history| history.get("messages")?.as_array())
+                                .map(|messages| messages.iter().collect())
+                                .unwrap_or_default(),
+                            _ => Vec::new(),
+                        };
+                        let now = self.origin.elapsed().as_micros() as u64;
+                        for (key, sent_at) in messages.into_iter().filter_map(sent_at_micros) {
+                            if seen.insert(key) {
+                                outcome.latencies.push((key, now.saturating_sub(sent_at)));
+                                outcome.last_delivery = Instant::now();
+                            }
                         }
                     }
+                    Some(ClientEvent::Disconnected { .. }) => outcome.disconnects += 1,
                     Some(_) => {}
                     None => break,
                 },

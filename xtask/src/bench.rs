@@ -208,8 +208,18 @@ impl Server {
 /// The medians of one scenario, per server that ran it.
 type Row = (&'static str, Vec<(Server, serde_like::Report)>);
 
-/// Runs every scenario on its servers and prints the tables.
-pub fn bench() -> anyhow::Result<()> {
+/// Runs every scenario on its servers and prints the tables, then the faults
+/// and the page load. With `only`, runs just the scenarios whose names contain
+/// one of its words (`cargo xtask bench "10/s" "2/s"`).
+pub fn bench(only: &[String]) -> anyhow::Result<()> {
+    let scenarios: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|word| s.name.contains(word.as_str())))
+        .collect();
+    if scenarios.is_empty() {
+        let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        bail!("no load matches {only:?}; the loads are: {names:?}");
+    }
     tools::ensure_npm_packages()?;
     step("building chat-server and chat-bench (release)");
     command::run(command::new("cargo").args([
@@ -228,7 +238,7 @@ pub fn bench() -> anyhow::Result<()> {
     let mut databases = 0;
 
     let mut rows: Vec<Row> = Vec::new();
-    for scenario in SCENARIOS {
+    for scenario in scenarios {
         step(&format!(
             "{} ({ROUNDS} rounds per server, alternating)",
             scenario.name
@@ -264,6 +274,9 @@ pub fn bench() -> anyhow::Result<()> {
     }
     drop(postgres);
     print_tables(&rows);
+    if !only.is_empty() {
+        return Ok(());
+    }
     faults()?;
     page_load()
 }

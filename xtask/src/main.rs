@@ -6,7 +6,9 @@
 //!   test: formatting, clippy (native and wasm32), unit tests, and the
 //!   end-to-end suites against the real server and headless Chromium.
 //! - `cargo xtask dist`: builds the bundle and the release server, for deployment.
-//! - `cargo xtask bench`: chat-server against the tutorial's Node.js server, side by side.
+//! - `cargo xtask bench [LOAD...]`: chat-server against the tutorial's Node.js
+//!   server, side by side; with arguments, only the loads whose names contain
+//!   one of them (and no faults or page load).
 //! - `cargo xtask cluster [-- SERVER FLAGS]`: PostgreSQL, two nodes on it and
 //!   nginx in front, on http://127.0.0.1:8080.
 
@@ -21,8 +23,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: cargo xtask <run [-- SERVER FLAGS] | test | dist | bench | cluster [-- SERVER FLAGS]>";
+const USAGE: &str = "usage: cargo xtask <run [-- SERVER FLAGS] | test | dist | bench [LOAD...] | cluster [-- SERVER FLAGS]>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         Some("run") => tasks::run(&rest),
         Some("test") => tasks::test(),
         Some("dist") => tasks::dist(),
-        Some("bench") => bench::bench(),
+        Some("bench") => bench::bench(&rest),
         Some("cluster") => cluster::cluster(&rest),
         _ => {
             eprintln!("{USAGE}");
