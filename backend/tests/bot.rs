@@ -89,3 +89,64 @@ async fn the_rule_bot_answers_like_the_tutorial() {
         "We will be right with you to answer your question."
     );
 }
+
+#[tokio::test]
+async fn the_rule_bot_answers_in_the_messages_own_write_and_never_twice() {
+    let server = start(Arc::new(chat_server::bot::RuleBot), Settings::default()).await;
+    let mut ann = TestClient::connect(&server).await;
+    let said = json!({"user": "ann", "body": "hi?", "client_id": "c1"});
+    ann.emit(NEW_MESSAGE, said.clone());
+    // The same message again, as a client resends it after a lost ack.
+    ann.emit(NEW_MESSAGE, said);
+    ann.emit(
+        NEW_MESSAGE,
+        json!({"user": "ann", "body": "bye", "client_id": "c2"}),
+    );
+
+    // Everything in one order: each message, then the bot's lines for it,
+    // right after it and pointing at it; the resend is neither shown nor
+    // answered again.
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (event, line) = ann.next_of(&[NEW_MESSAGE, BOT_MESSAGE]).await;
+        seen.push((
+            event,
+            line["id"].as_u64().unwrap(),
+            line["body"].as_str().unwrap().to_owned(),
+            line["answers"].as_u64(),
+        ));
+    }
+    let expected = [
+        (NEW_MESSAGE, 1, "hi?", None),
+        (BOT_MESSAGE, 2, "Hello, ann!", Some(1)),
+        (
+            BOT_MESSAGE,
+            3,
+            "We will be right with you to answer your question.",
+            Some(1),
+        ),
+        (NEW_MESSAGE, 4, "bye", None),
+        (
+            BOT_MESSAGE,
+            5,
+            "Did you have a question for us today?",
+            Some(4),
+        ),
+    ];
+    let expected: Vec<_> = expected
+        .into_iter()
+        .map(|(event, id, body, answers)| (event, id, body.to_owned(), answers))
+        .collect();
+    assert_eq!(seen, expected);
+
+    // A newcomer's history holds the same five lines, nothing more.
+    let mut bob = TestClient::connect(&server).await;
+    let history = bob.next(shared::events::HISTORY).await;
+    let ids: Vec<u64> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5]);
+}

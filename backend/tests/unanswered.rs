@@ -42,6 +42,7 @@ fn line(room: &str, author: &str, body: &str) -> Draft {
         extra: None,
         client_id: None,
         sent_at: 1,
+        in_answer_to: None,
     }
 }
 

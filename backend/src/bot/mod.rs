@@ -48,6 +48,14 @@ pub trait ChatBot: Send + Sync + 'static {
     /// message path and under a timeout, so a slow engine delays nobody else.
     async fn reply(&self, speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError>;
 
+    /// The replies at once, for an engine that answers without waiting for
+    /// anything (the rule bot): the hub stores them with the message, in
+    /// its transaction, and sends them right after it. `None`, the default,
+    /// for engines that must be asked with [`ChatBot::reply`].
+    fn reply_now(&self, _speaker: Speaker<'_>, _message: &str) -> Option<Vec<BotReply>> {
+        None
+    }
+
     /// Like [`ChatBot::reply`], but sends the answer's text to `pieces` as
     /// it is written, for engines that produce it bit by bit. The returned
     /// replies are the finished answer. Engines that answer all at once keep

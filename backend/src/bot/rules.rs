@@ -11,11 +11,19 @@ pub struct RuleBot;
 #[async_trait]
 impl ChatBot for RuleBot {
     async fn reply(&self, speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError> {
-        Ok(get_response(speaker.name, message)
-            .into_iter()
-            .map(BotReply::text)
-            .collect())
+        Ok(replies(speaker, message))
     }
+
+    fn reply_now(&self, speaker: Speaker<'_>, message: &str) -> Option<Vec<BotReply>> {
+        Some(replies(speaker, message))
+    }
+}
+
+fn replies(speaker: Speaker<'_>, message: &str) -> Vec<BotReply> {
+    get_response(speaker.name, message)
+        .into_iter()
+        .map(BotReply::text)
+        .collect()
 }
 
 /// `getResponse` from the tutorial. Its `includes('hi')` also matches words
@@ -95,5 +103,7 @@ mod tests {
         let replies = RuleBot.reply(speaker, "hello there?").await.unwrap();
         let texts: Vec<_> = replies.into_iter().map(|reply| reply.text).collect();
         assert_eq!(texts, get_response("ann", "hello there?"));
+        let now = RuleBot.reply_now(speaker, "hello there?").unwrap();
+        assert_eq!(now, RuleBot.reply(speaker, "hello there?").await.unwrap());
     }
 }

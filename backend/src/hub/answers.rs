@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::ChatMessage;
+use shared::{ChatMessage, RoomName};
 use tokio::sync::mpsc;
 
 use super::conversation::room_key;
@@ -19,10 +19,18 @@ use crate::store::Store;
 
 /// Where questions for the bot are sent. A cheap `Clone` handle; the bot
 /// stops being asked when every handle is gone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Questions {
     asked: mpsc::UnboundedSender<(ChatMessage, Work)>,
     drain: Drain,
+    bot: Arc<dyn ChatBot>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Questions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Questions").finish_non_exhaustive()
+    }
 }
 
 impl Questions {
@@ -31,6 +39,27 @@ impl Questions {
     pub(crate) fn ask(&self, message: ChatMessage) {
         // Only fails when the answering task is gone: the server is stopping.
         let _ = self.asked.send((message, self.drain.work()));
+    }
+
+    /// The bot's lines for `body`, said by `user` in `room`, when its engine
+    /// answers at once ([`ChatBot::reply_now`]): they are stored with the
+    /// message and nobody asks again. `None` when the engine must be asked,
+    /// or has nothing to say (then asking settles the message).
+    pub(crate) fn answer_now(
+        &self,
+        room: &RoomName,
+        user: &str,
+        body: &str,
+    ) -> Option<Vec<String>> {
+        let conversation = conversation(room, user);
+        let asked = Instant::now();
+        let replies = self
+            .bot
+            .reply_now(Speaker::new(&conversation, user), body)?;
+        self.metrics
+            .bot_answered(asked.elapsed(), crate::bot::failed(&replies));
+        let lines: Vec<String> = replies.iter().flat_map(BotReply::plain_lines).collect();
+        (!lines.is_empty()).then_some(lines)
     }
 
     /// Whether nobody answers any more: the server is stopping.
@@ -51,6 +80,12 @@ pub(crate) fn start(
     drain: Drain,
 ) -> Questions {
     let (questions, mut asked) = mpsc::unbounded_channel::<(ChatMessage, Work)>();
+    let handle = Questions {
+        asked: questions,
+        drain,
+        bot: bot.clone(),
+        metrics: metrics.clone(),
+    };
     // A weak handle: answering keeps nobody's sequencer alive.
     let sequencer = sequencer.downgrade();
     tokio::spawn(async move {
@@ -69,10 +104,12 @@ pub(crate) fn start(
             });
         }
     });
-    Questions {
-        asked: questions,
-        drain,
-    }
+    handle
+}
+
+/// The conversation `user` has with the bot in `room`, for engines that remember.
+fn conversation(room: &RoomName, user: &str) -> String {
+    format!("{}:{user}", room_key(room))
 }
 
 /// Asks the bot about `message` and queues its replies.
@@ -85,7 +122,7 @@ async fn answer(
     metrics: Arc<Metrics>,
 ) {
     let name = message.user.as_str();
-    let conversation = format!("{}:{name}", room_key(&message.room));
+    let conversation = conversation(&message.room, name);
     let speaker = Speaker::new(&conversation, name);
     let asked = Instant::now();
     let replies = crate::bot::ask(bot.as_ref(), timeout, speaker, message.body.as_str()).await;

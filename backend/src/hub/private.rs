@@ -242,6 +242,7 @@ async fn store_lines(
             extra: from_bot.then(|| bot_extra(&message, answered, n == 0)),
             client_id: client_id.map(|id| id.as_str().to_owned()),
             sent_at,
+            in_answer_to: None,
         })
         .collect();
     store.append(drafts).await
@@ -304,7 +305,8 @@ async fn record(
         }
     };
     let appended = stored.into_iter().next()?;
-    let id = MessageId(appended.stored().id);
+    // One line, answering nothing, is never skipped.
+    let id = MessageId(appended.stored()?.id);
     let _ = ack.send(&SendOutcome::Accepted { id });
     let Appended::New(stored) = appended else {
         // Said before (a resend): already sent out and asked.
@@ -439,7 +441,7 @@ async fn answer(io: &SocketIo, hub: &Hub, user: &UserId, question: &MessageBody,
         }
         return report_unsaved(io, private_key(user), &error).await;
     }
-    let rows = stored.map(|s| s.into_iter().map(|a| a.stored().clone()).collect());
+    let rows = stored.map(|s| s.iter().filter_map(Appended::stored).cloned().collect());
     let _ = hub
         .handoffs
         .send(Handoff::Answered(rows.unwrap_or_default()));

@@ -13,12 +13,12 @@
 //! room with nobody on this node is not read: its mark moves on, and
 //! whoever joins later reads its history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use shared::events::{BOT_MESSAGE, HISTORY, NEW_MESSAGE};
-use shared::{ChatMessage, RoomName, SendOutcome};
+use shared::{ChatMessage, MessageId, RoomName, SendOutcome};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::{mpsc, oneshot};
@@ -234,13 +234,27 @@ impl Publisher {
                 .or_default()
                 .push(ack);
         }
-        let mut by_room: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
-        for stored in new {
-            let message = chat_message(&stored);
+        let messages: Vec<ChatMessage> = new.iter().map(chat_message).collect();
+        // Messages whose answer was stored with them (an engine that answers
+        // at once) are not asked again.
+        let answered: HashSet<(&RoomName, MessageId)> = messages
+            .iter()
+            .filter_map(|message| Some((&message.room, message.answers?)))
+            .collect();
+        let mut questions = Vec::new();
+        for message in &messages {
             if !message.from_bot() {
                 self.context.metrics.accepted();
-                self.context.published.ask(message);
+                if !answered.contains(&(&message.room, message.id)) {
+                    questions.push(message.clone());
+                }
             }
+        }
+        for question in questions {
+            self.context.published.ask(question);
+        }
+        let mut by_room: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
+        for stored in new {
             by_room
                 .entry(stored.draft.room.clone())
                 .or_default()

@@ -20,6 +20,7 @@ use shared::{ClientMessageId, MessageBody, RoomName, Timestamp, UserName};
 use socketioxide::extract::{AckSender, SocketRef};
 use tokio::sync::mpsc;
 
+use super::answers::Questions;
 use super::conversation::{GROUP, PRIVATE, room_key};
 use super::history::{Extra, now};
 use super::publisher::{self, Context, Sender, Step};
@@ -232,6 +233,7 @@ pub(crate) fn start(
     let (steps, stored) = mpsc::channel::<Step>(STAGE_DEPTH);
     let store = context.store.clone();
     let metrics = context.metrics.clone();
+    let questions = context.published.clone();
     // Listening starts before the latest ids are read, so nothing stored
     // by another node in between is missed.
     let feed = store.feed();
@@ -271,7 +273,7 @@ pub(crate) fn start(
                 };
                 let stopping = matches!(barrier, Step::Stop(_));
                 let earlier = std::mem::take(&mut writes);
-                let mut stored = save(&store, earlier, &metrics).await;
+                let mut stored = save(&store, &questions, earlier, &metrics).await;
                 stored.push(barrier);
                 for step in stored {
                     if steps.send(step).await.is_err() {
@@ -282,7 +284,7 @@ pub(crate) fn start(
                     return;
                 }
             }
-            for step in save(&store, writes, &metrics).await {
+            for step in save(&store, &questions, writes, &metrics).await {
                 if steps.send(step).await.is_err() {
                     return;
                 }
@@ -372,11 +374,17 @@ where
     }
 }
 
-/// Stores the drafts of `writes` in one batch and says what the publishing
-/// stage is to do: with the messages held back first (their senders'
-/// earlier messages could not be stored, see [`Unsaved`]), then with what
-/// was stored, or could not be.
-async fn save(store: &Arc<dyn Store>, writes: Vec<Job>, metrics: &Metrics) -> Vec<Step> {
+/// Stores the drafts of `writes` in one batch, each person's message with
+/// the bot's answer when its engine answers at once, and says what the
+/// publishing stage is to do: with the messages held back first (their
+/// senders' earlier messages could not be stored, see [`Unsaved`]), then
+/// with what was stored, or could not be.
+async fn save(
+    store: &Arc<dyn Store>,
+    questions: &Questions,
+    writes: Vec<Job>,
+    metrics: &Metrics,
+) -> Vec<Step> {
     let (writes, held) = hold_back(writes);
     let mut steps = Vec::new();
     if !held.is_empty() {
@@ -386,7 +394,12 @@ async fn save(store: &Arc<dyn Store>, writes: Vec<Job>, metrics: &Metrics) -> Ve
         return steps;
     }
     let sent_at = now();
-    let drafts: Vec<Draft> = writes.iter().flat_map(|job| drafts(job, sent_at)).collect();
+    let mut drafts: Vec<Draft> = Vec::with_capacity(writes.len() * 2);
+    for job in &writes {
+        let first = drafts.len();
+        drafts.extend(self::drafts(job, sent_at));
+        drafts.extend(answered_now(job, questions, first, sent_at));
+    }
     let (count, started) = (drafts.len(), std::time::Instant::now());
     let result = store.append(drafts).await;
     metrics.appended(count, started.elapsed());
@@ -480,12 +493,16 @@ fn outcome(writes: Vec<Job>, result: Result<Vec<Appended>, StoreError>) -> Step 
             return Step::Failed { senders, error };
         }
     };
-    // The drafts are in job order, one per user job, one per bot reply.
+    // The drafts are in job order: one per user job (then the bot's
+    // immediate answer to it, if any), one per bot reply.
     let mut acks = Vec::new();
     let mut new = Vec::new();
     let mut senders = senders;
     for appended in appended {
-        let stored = appended.stored();
+        // An answer to a resend, answered when it was first stored.
+        let Some(stored) = appended.stored() else {
+            continue;
+        };
         if stored.draft.author != shared::BOT_NAME
             && let Some(sender) = senders.next()
         {
@@ -498,16 +515,47 @@ fn outcome(writes: Vec<Job>, result: Result<Vec<Appended>, StoreError>) -> Step 
     Step::Stored { acks, new }
 }
 
-/// The drafts a write job stores: one per message.
-fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
-    let draft = |room: &RoomName, author: &str, body: &str| Draft {
+/// The bot's answer to a person's message `job`, when its engine answers
+/// at once: a draft per line, answering the draft at `question` in the batch.
+fn answered_now(
+    job: &Job,
+    questions: &Questions,
+    question: usize,
+    sent_at: Timestamp,
+) -> Vec<Draft> {
+    let Job::User {
+        room, user, body, ..
+    } = job
+    else {
+        return Vec::new();
+    };
+    let Some(lines) = questions.answer_now(room, user.as_str(), body.as_str()) else {
+        return Vec::new();
+    };
+    lines
+        .into_iter()
+        .map(|line| Draft {
+            in_answer_to: Some(question),
+            ..draft(room, shared::BOT_NAME, &line, sent_at)
+        })
+        .collect()
+}
+
+/// A draft of `body` by `author` in `room`, with nothing else.
+fn draft(room: &RoomName, author: &str, body: &str, sent_at: Timestamp) -> Draft {
+    Draft {
         room: room_key(room),
         author: author.to_owned(),
         body: body.to_owned(),
         extra: None,
         client_id: None,
         sent_at: sent_at.0,
-    };
+        in_answer_to: None,
+    }
+}
+
+/// The drafts a write job stores: one per message.
+fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
     match job {
         Job::User {
             room,
@@ -519,7 +567,7 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
         } => vec![Draft {
             extra: user_id.as_ref().map(|id| Extra::author(id)),
             client_id: client_id.as_ref().map(|id| id.as_str().to_owned()),
-            ..draft(room, user.as_str(), body.as_str())
+            ..draft(room, user.as_str(), body.as_str(), sent_at)
         }],
         Job::Bot {
             room,
@@ -529,7 +577,7 @@ fn drafts(job: &Job, sent_at: Timestamp) -> Vec<Draft> {
             .iter()
             .map(|reply| Draft {
                 extra: Some(Extra::answer(*answers)),
-                ..draft(room, shared::BOT_NAME, reply)
+                ..draft(room, shared::BOT_NAME, reply, sent_at)
             })
             .collect(),
         Job::Join { .. } | Job::Flush(_) | Job::Stop(_) => Vec::new(),

@@ -72,6 +72,7 @@ mod tests {
             extra,
             client_id: None,
             sent_at,
+            in_answer_to: None,
         }
     }
 

@@ -118,26 +118,30 @@ impl BlockingStore for MemoryStore {
             messages,
             by_client_id,
         } = &mut *rooms;
-        Ok(drafts
-            .into_iter()
-            .map(|draft| {
-                let room = messages.entry(draft.room.clone()).or_default();
-                let key = draft.client_id.clone().map(|id| (draft.room.clone(), id));
-                if let Some(&id) = key.as_ref().and_then(|key| by_client_id.get(key)) {
-                    let index = usize::try_from(id - 1).unwrap_or(usize::MAX);
-                    return Appended::Duplicate(room[index].clone());
-                }
-                let stored = Stored {
-                    id: room.len() as u64 + 1,
-                    draft,
-                };
-                if let Some(key) = key {
-                    by_client_id.insert(key, stored.id);
-                }
-                room.push(stored.clone());
-                Appended::New(stored)
-            })
-            .collect())
+        let mut appended = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let Some(draft) = super::in_batch(draft, &appended) else {
+                appended.push(Appended::Skipped);
+                continue;
+            };
+            let room = messages.entry(draft.room.clone()).or_default();
+            let key = draft.client_id.clone().map(|id| (draft.room.clone(), id));
+            if let Some(&id) = key.as_ref().and_then(|key| by_client_id.get(key)) {
+                let index = usize::try_from(id - 1).unwrap_or(usize::MAX);
+                appended.push(Appended::Duplicate(room[index].clone()));
+                continue;
+            }
+            let stored = Stored {
+                id: room.len() as u64 + 1,
+                draft,
+            };
+            if let Some(key) = key {
+                by_client_id.insert(key, stored.id);
+            }
+            room.push(stored.clone());
+            appended.push(Appended::New(stored));
+        }
+        Ok(appended)
     }
 
     fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
@@ -211,6 +215,7 @@ mod tests {
             extra: None,
             client_id: client_id.map(str::to_owned),
             sent_at: 1,
+            in_answer_to: None,
         }
     }
 

@@ -39,6 +39,13 @@ pub struct Draft {
     pub client_id: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub sent_at: u64,
+    /// For an answer stored in the same batch as the message it answers:
+    /// that message's place in the batch (an earlier draft). The answer is
+    /// stored only if that message is new, since a resend was answered
+    /// when it was first stored, and its extra (a JSON object) gets the key
+    /// `answers` set to that message's id. Only on the way in: stored
+    /// messages have `None`.
+    pub in_answer_to: Option<usize>,
 }
 
 /// A stored message.
@@ -57,15 +64,40 @@ pub enum Appended {
     New(Stored),
     /// Its client id was already stored: this is that earlier message.
     Duplicate(Stored),
+    /// Not stored: it answers a draft of the batch that was not new (see
+    /// [`Draft::in_answer_to`]).
+    Skipped,
 }
 
 impl Appended {
-    /// The stored message, new or earlier.
-    pub fn stored(&self) -> &Stored {
+    /// The stored message, new or earlier; `None` when skipped.
+    pub fn stored(&self) -> Option<&Stored> {
         match self {
-            Self::New(stored) | Self::Duplicate(stored) => stored,
+            Self::New(stored) | Self::Duplicate(stored) => Some(stored),
+            Self::Skipped => None,
         }
     }
+}
+
+/// `draft` as it is to be stored after `earlier`, what became of the drafts
+/// before it in its batch: `None` when it answers one that is not new (it
+/// is skipped), else with the id of the message it answers in its extra.
+pub(crate) fn in_batch(mut draft: Draft, earlier: &[Appended]) -> Option<Draft> {
+    let Some(index) = draft.in_answer_to.take() else {
+        return Some(draft);
+    };
+    let Some(Appended::New(question)) = earlier.get(index) else {
+        return None;
+    };
+    let mut extra = draft
+        .extra
+        .as_deref()
+        .and_then(|extra| serde_json::from_str::<serde_json::Value>(extra).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    extra["answers"] = serde_json::json!(question.id);
+    draft.extra = Some(extra.to_string());
+    Some(draft)
 }
 
 /// What a store failed with underneath: the database's own error, a
@@ -167,6 +199,7 @@ pub(crate) async fn check_unanswered(store: &dyn Store) {
         extra: None,
         client_id: None,
         sent_at: 1,
+        in_answer_to: None,
     };
     store
         .append(vec![

@@ -15,7 +15,10 @@ use super::{Appended, Draft, Store, StoreError, Stored};
 
 /// The schema, one script per version; a database at version `n` gets
 /// every script after the `n`th, in one transaction each.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../migrations/postgres/0002_answers_in_batch.sql"),
+];
 
 /// The channel on which `chat_append` announces new messages, as
 /// `<id> <node> <room>`.
@@ -170,13 +173,18 @@ impl Store for PostgresStore {
         let extras = column(|d| d.extra.clone());
         let client_ids = column(|d| d.client_id.clone());
         let sent_ats: Vec<i64> = drafts.iter().map(|d| to_sql(d.sent_at)).collect();
+        // Places from 1, as SQL arrays count.
+        let answers_to: Vec<Option<i32>> = drafts
+            .iter()
+            .map(|d| d.in_answer_to.and_then(|i| i32::try_from(i + 1).ok()))
+            .collect();
         let client = self.client().await?;
         // One statement is one transaction: the batch commits whole, in one
         // round trip, with a statement the connection has prepared before.
         let append = client
             .prepare_cached(
                 "SELECT n, given_id, duplicate, was_author, was_body, was_extra, was_sent_at
-                 FROM chat_append($1, $2, $3, $4, $5, $6, $7)",
+                 FROM chat_append($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .await
             .map_err(classify)?;
@@ -191,6 +199,7 @@ impl Store for PostgresStore {
                     &extras,
                     &client_ids,
                     &sent_ats,
+                    &answers_to,
                 ],
             )
             .await
@@ -204,7 +213,9 @@ impl Store for PostgresStore {
             .into_iter()
             .zip(rows)
             .map(|(draft, row)| {
-                let id = from_sql(row.get(1));
+                let Some(id) = row.get::<_, Option<i64>>(1).map(from_sql) else {
+                    return Appended::Skipped;
+                };
                 if row.get::<_, bool>(2) {
                     Appended::Duplicate(Stored {
                         id,
@@ -213,6 +224,18 @@ impl Store for PostgresStore {
                             body: row.get(4),
                             extra: row.get(5),
                             sent_at: from_sql(row.get(6)),
+                            in_answer_to: None,
+                            ..draft
+                        },
+                    })
+                } else if draft.in_answer_to.is_some() {
+                    // Its extra, with the id of the message it answers.
+                    let extra = row.get(5);
+                    Appended::New(Stored {
+                        id,
+                        draft: Draft {
+                            extra,
+                            in_answer_to: None,
                             ..draft
                         },
                     })
@@ -560,6 +583,7 @@ fn read(row: &Row) -> Stored {
             extra: row.get(3),
             client_id: row.get(4),
             sent_at: from_sql(row.get(5)),
+            in_answer_to: None,
         },
     }
 }
@@ -680,6 +704,7 @@ mod tests {
             extra: None,
             client_id,
             sent_at: 1,
+            in_answer_to: None,
         };
         let batches = |node: usize| {
             (0..40)
@@ -756,6 +781,7 @@ mod tests {
             extra: extra.map(str::to_owned),
             client_id: None,
             sent_at: 1,
+            in_answer_to: None,
         };
         // Both nodes are up; the first stores two questions and answers one.
         assert!(taken(one.take_over_answers(true, lease).await.unwrap()).is_empty());

@@ -87,10 +87,14 @@ impl BlockingStore for SqliteStore {
     fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(classify)?;
-        let appended = drafts
-            .into_iter()
-            .map(|draft| append_one(&transaction, draft))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut appended = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let outcome = match super::in_batch(draft, &appended) {
+                Some(draft) => append_one(&transaction, draft)?,
+                None => Appended::Skipped,
+            };
+            appended.push(outcome);
+        }
         transaction.commit().map_err(classify)?;
         Ok(appended)
     }
@@ -355,6 +359,7 @@ fn read(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
             extra: row.get(3)?,
             client_id: row.get(4)?,
             sent_at: row.get(5)?,
+            in_answer_to: None,
         },
     })
 }
@@ -383,6 +388,7 @@ mod tests {
             extra: None,
             client_id: client_id.map(str::to_owned),
             sent_at: 1,
+            in_answer_to: None,
         }
     }
 
@@ -430,12 +436,12 @@ mod tests {
                 draft("group", "b", None),
             ])
             .unwrap();
-        let ids: Vec<_> = appended.iter().map(|a| a.stored().id).collect();
+        let ids: Vec<_> = appended.iter().map(|a| a.stored().unwrap().id).collect();
         assert_eq!(ids, [1, 1, 2]);
         drop(store);
         let store = SqliteStore::open(&dir.path().join("chat.db")).unwrap();
         let next = store.append(vec![draft("group", "c", None)]).unwrap();
-        assert_eq!(next[0].stored().id, 3);
+        assert_eq!(next[0].stored().unwrap().id, 3);
         let bodies: Vec<_> = store
             .after("group", 0, 10)
             .unwrap()
