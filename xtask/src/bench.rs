@@ -67,6 +67,11 @@ const SCENARIOS: &[Scenario] = &[
         servers: WITH_CLUSTERS,
     },
     Scenario {
+        name: "50 clients x 6 msgs at 1/s",
+        flags: &["--clients", "50", "--messages", "6", "--rate", "1"],
+        servers: ALONE,
+    },
+    Scenario {
         name: "200 clients x 10 msgs at 2/s",
         flags: &["--clients", "200", "--messages", "10", "--rate", "2"],
         servers: WITH_CLUSTERS,
