@@ -88,6 +88,8 @@ struct Hub {
     relay: relay::Relay,
     /// Where stored lines of private conversations go to be sent out.
     handoffs: tokio::sync::mpsc::UnboundedSender<publisher::Handoff>,
+    /// Where the private lines being said on this node were said.
+    saying: private_feed::Saying,
     /// Checks the session tokens that prove user ids.
     signer: Signer,
     /// Believe `botmasterUserId` without a token (Botmaster's original clients).
@@ -175,6 +177,7 @@ pub(crate) async fn layer(
         sequencer,
         relay: relay::Relay::new(settings.store.clone(), settings.node_id.clone()),
         handoffs,
+        saying: private_feed::Saying::default(),
         signer: settings.signer.clone(),
         trust_client_ids: settings.trust_client_ids,
         bot: bot.clone(),
@@ -212,6 +215,7 @@ pub(crate) async fn layer(
         metrics,
         dialects: hub.dialects.clone(),
         node: settings.node_id.clone(),
+        saying: hub.saying.clone(),
     };
     // The namespace first: the publisher and the takeover emit to it (and
     // socketioxide panics on a namespace it does not have), and a node

@@ -293,10 +293,26 @@ async fn record(
         text: said.text.as_str().to_owned(),
         ..BotmasterMessage::default()
     };
+    // Known before the line is stored, so however it reaches the stage
+    // that sends it out, the tab that said it is left out.
+    let room = private_key(user);
+    let mut origin = Some(Origin {
+        sender,
+        raw: said.raw,
+    });
+    if let (Some(client_id), Some(here)) = (&said.client_id, origin.take()) {
+        hub.saying.insert(&room, client_id.as_str(), here);
+    }
+    let forget = || {
+        if let Some(client_id) = &said.client_id {
+            hub.saying.take(&room, client_id.as_str());
+        }
+    };
     let line = vec![(false, spoken, said.client_id.clone())];
     let stored = match store_lines(&hub.store, user, line, None).await {
         Ok(stored) => stored,
         Err(error) => {
+            forget();
             tracing::error!(%error, "cannot store a private conversation");
             let failed = said.client_id.iter().map(ClientMessageId::as_str);
             unsaved.failed(failed, std::time::Instant::now());
@@ -310,14 +326,11 @@ async fn record(
     let _ = ack.send(&SendOutcome::Accepted { id });
     let Appended::New(stored) = appended else {
         // Said before (a resend): already sent out and asked.
+        forget();
         return None;
     };
     hub.metrics.accepted();
     // The user's other tabs show it, on every node; the sending tab already does.
-    let origin = Origin {
-        sender,
-        raw: said.raw,
-    };
     let _ = hub.handoffs.send(Handoff::Said { stored, origin });
     Some((said.for_bot, id.0))
 }

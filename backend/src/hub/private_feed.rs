@@ -3,6 +3,9 @@
 //! `usermessage` (our page) and `own message` (Botmaster's clients) to
 //! every tab but the one that said them, the bot's as `message`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde_json::{Value, json};
 use shared::events::{BOTMASTER_ECHO, BOTMASTER_MESSAGE, BOTMASTER_OWN_MESSAGE};
 use shared::{BotHistoryEntry, BotmasterMessage, BotmasterUpdate, Recipient};
@@ -28,6 +31,32 @@ pub(super) struct Origin {
     pub(super) sender: Sid,
     /// The payload exactly as it was sent, for Botmaster's `own message`.
     pub(super) raw: Value,
+}
+
+/// Where the lines being said on this node were said, by room (a store
+/// key) and client id, known before they are stored: the publishing stage
+/// may read a line from the store (a resync) before its handoff arrives,
+/// and must still leave out the tab that said it. A cheap `Clone` handle.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Saying(Arc<Mutex<HashMap<(String, String), Origin>>>);
+
+impl Saying {
+    /// The line with `client_id` in `room`, about to be stored, is said at `origin`.
+    pub(super) fn insert(&self, room: &str, client_id: &str, origin: Origin) {
+        self.lines()
+            .insert((room.to_owned(), client_id.to_owned()), origin);
+    }
+
+    /// Where the line of `room` with `client_id` was said, if on this node
+    /// and not taken yet.
+    pub(super) fn take(&self, room: &str, client_id: &str) -> Option<Origin> {
+        self.lines()
+            .remove(&(room.to_owned(), client_id.to_owned()))
+    }
+
+    fn lines(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Origin>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A stored line as the private conversation's history lists it.

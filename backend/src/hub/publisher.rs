@@ -27,7 +27,7 @@ use super::answers::Questions;
 use super::conversation::{GROUP, PRIVATE, room_key};
 use super::dialect::Dialects;
 use super::history::{History, chat_message};
-use super::private_feed::{self, Origin};
+use super::private_feed::{self, Origin, Saying};
 use super::refusal::{self, Refusal};
 use super::relay;
 use crate::metrics::Metrics;
@@ -54,14 +54,20 @@ pub(crate) struct Context {
     /// This node's id: its own notices in the feed are skipped, since what
     /// it stores reaches the stage directly.
     pub(crate) node: String,
+    /// Where the private lines being said here were said.
+    pub(super) saying: Saying,
 }
 
 /// Lines of private conversations this node stored, for the stage to send
 /// out: the user's (with where it was said) or the bot's answer.
 #[derive(Debug)]
 pub(super) enum Handoff {
-    /// A line the user said, on this node.
-    Said { stored: Stored, origin: Origin },
+    /// A line the user said, on this node; where, unless [`Saying`] has it
+    /// (a line with a client id).
+    Said {
+        stored: Stored,
+        origin: Option<Origin>,
+    },
     /// The bot's answer, line by line.
     Answered(Vec<Stored>),
 }
@@ -274,15 +280,30 @@ impl Publisher {
     async fn handoff(&mut self, handoff: Handoff) {
         let rows = match handoff {
             Handoff::Said { stored, origin } => {
-                self.origins
-                    .insert((stored.draft.room.clone(), stored.id), origin);
+                if let Some(origin) = origin {
+                    self.origins
+                        .insert((stored.draft.room.clone(), stored.id), origin);
+                }
                 vec![stored]
             }
             Handoff::Answered(rows) => rows,
         };
-        if let Some(last) = rows.last() {
-            let (room, upto) = (last.draft.room.clone(), last.id);
-            self.publish(&room, rows, upto).await;
+        let Some(last) = rows.last() else {
+            return;
+        };
+        let (room, upto) = (last.draft.room.clone(), last.id);
+        let said: Vec<(u64, Option<String>)> = rows
+            .iter()
+            .map(|row| (row.id, row.draft.client_id.clone()))
+            .collect();
+        self.publish(&room, rows, upto).await;
+        // Sent out now, or skipped (nobody here): where they were said is
+        // needed no more.
+        for (id, client_id) in said {
+            self.origins.remove(&(room.clone(), id));
+            if let Some(client_id) = client_id {
+                self.context.saying.take(&room, &client_id);
+            }
         }
     }
 
@@ -360,7 +381,10 @@ impl Publisher {
             };
             broadcast(io, room, event, &message).await;
         } else if room.starts_with(PRIVATE) {
-            let origin = self.origins.remove(&(room.to_owned(), row.id));
+            let origin = self.origins.remove(&(room.to_owned(), row.id)).or_else(|| {
+                let client_id = row.draft.client_id.as_deref()?;
+                self.context.saying.take(room, client_id)
+            });
             private_feed::send_out(io, &self.context.dialects, row, origin).await;
         }
     }
