@@ -296,13 +296,17 @@ async fn record(
     // Known before the line is stored, so however it reaches the stage
     // that sends it out, the tab that said it is left out.
     let room = private_key(user);
-    let mut origin = Some(Origin {
+    let here = Origin {
         sender,
         raw: said.raw,
-    });
-    if let (Some(client_id), Some(here)) = (&said.client_id, origin.take()) {
-        hub.saying.insert(&room, client_id.as_str(), here);
-    }
+    };
+    let origin = match &said.client_id {
+        Some(client_id) => {
+            hub.saying.insert(&room, client_id.as_str(), here);
+            None
+        }
+        None => Some(here),
+    };
     let forget = || {
         if let Some(client_id) = &said.client_id {
             hub.saying.take(&room, client_id.as_str());
