@@ -20,6 +20,9 @@ const MESSAGES = 120;
 /** Messages a sender has on their way at once. */
 const WINDOW = 8;
 const UNLIMITED = ['--message-burst', '1000000000', '--messages-per-second', '1000000000'];
+/** How long a sender may go without an accepted message before the test fails. */
+const STALL_MS = 30000;
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -30,15 +33,23 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function sendPipelined(socket, name, count) {
   const outbox = Array.from({ length: count }, (_, i) => ({ n: i + 1, clientId: `${name}-${i + 1}` }));
   let refused = 0;
+  let progress = Date.now();
+  let lastAnswers = [];
   while (outbox.length > 0) {
+    if (Date.now() - progress > STALL_MS) {
+      // Fail where it is stuck instead of running into the file's timeout.
+      throw new Error(`${name}: nothing accepted for ${STALL_MS} ms; ${outbox.length} left, last answers ${JSON.stringify(lastAnswers)}`);
+    }
     const round = outbox.slice(0, WINDOW);
     const answers = await Promise.all(round.map((entry) => socket
       .timeout(2000)
       .emitWithAck('newmessage', { user: name, body: `${name} #${entry.n}`, client_id: entry.clientId })
       .catch(() => null)));
     let wait = 0;
+    lastAnswers = answers;
     answers.forEach((answer, i) => {
       if (answer?.accepted) {
+        progress = Date.now();
         outbox.splice(outbox.indexOf(round[i]), 1);
       } else {
         if (answer && !['unavailable', 'overloaded'].includes(answer.rejected?.code)) {
@@ -66,13 +77,22 @@ test('messages sent without waiting for acks are stored in each sender\'s order 
   let cuts = 0;
   let sending = true;
   try {
+    // Every sender in the room before the cutting starts: this is about
+    // batches failing, not about connecting through a database that drops
+    // every query (a sender that could not join for 30 s stalled the test).
+    await Promise.all(sockets.map((socket) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('a sender never got its history')), 10000);
+      socket.once('history', () => { clearTimeout(timer); resolve(); });
+    })));
     // Cut the node's connections that are in the middle of something, again and again.
     const cutter = (async () => {
       while (sending) {
         await sleep(10);
         // In a transaction (an append between its statements) or running one.
         const { rows } = await admin.query(`SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`);
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`)
+          // Closed under it when a sender failed: that failure is the one to report.
+          .catch((error) => { if (sending) throw error; return { rows: [] }; });
         cuts += rows.filter((row) => row.cut).length;
       }
     })();

@@ -132,8 +132,16 @@ export async function newSession(url) {
 export async function storedIn(client, room) {
   let all = [];
   let before = Number.MAX_SAFE_INTEGER;
-  for (let more = true; more;) {
+  for (let more = true, failures = 0; more;) {
     const older = await client.socket.timeout(5000).emitWithAck('older', { before, room });
+    if (!Array.isArray(older?.messages)) {
+      // The store could not read just now (a fault test cuts its
+      // connections): asked again, a few times.
+      failures += 1;
+      if (failures > 20) throw new Error(`cannot read the history: ${JSON.stringify(older)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      continue;
+    }
     all = [...older.messages, ...all];
     more = older.more;
     before = all[0]?.id;
