@@ -243,21 +243,17 @@ impl Publisher {
         let messages: Vec<ChatMessage> = new.iter().map(chat_message).collect();
         // Messages whose answer was stored with them (an engine that answers
         // at once) are not asked again.
-        let answered: HashSet<(&RoomName, MessageId)> = messages
+        let (replies, said): (Vec<_>, Vec<_>) =
+            messages.into_iter().partition(ChatMessage::from_bot);
+        let answered: HashSet<(&RoomName, MessageId)> = replies
             .iter()
-            .filter_map(|message| Some((&message.room, message.answers?)))
+            .filter_map(|reply| Some((&reply.room, reply.answers?)))
             .collect();
-        let mut questions = Vec::new();
-        for message in &messages {
-            if !message.from_bot() {
-                self.context.metrics.accepted();
-                if !answered.contains(&(&message.room, message.id)) {
-                    questions.push(message.clone());
-                }
+        for message in said {
+            self.context.metrics.accepted();
+            if !answered.contains(&(&message.room, message.id)) {
+                self.context.published.ask(message);
             }
-        }
-        for question in questions {
-            self.context.published.ask(question);
         }
         let mut by_room: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
         for stored in new {

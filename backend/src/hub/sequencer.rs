@@ -394,14 +394,14 @@ async fn save(
         return steps;
     }
     let sent_at = now();
-    let mut drafts: Vec<Draft> = Vec::with_capacity(writes.len() * 2);
+    let mut batch: Vec<Draft> = Vec::with_capacity(writes.len() * 2);
     for job in &writes {
-        let first = drafts.len();
-        drafts.extend(self::drafts(job, sent_at));
-        drafts.extend(answered_now(job, questions, first, sent_at));
+        let first = batch.len();
+        batch.extend(drafts(job, sent_at));
+        batch.extend(answered_now(job, questions, first, sent_at));
     }
-    let (count, started) = (drafts.len(), std::time::Instant::now());
-    let result = store.append(drafts).await;
+    let (count, started) = (batch.len(), std::time::Instant::now());
+    let result = store.append(batch).await;
     metrics.appended(count, started.elapsed());
     if result.is_err() {
         remember_unsaved(&writes);
