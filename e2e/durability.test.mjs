@@ -71,12 +71,19 @@ test('when storage is full the sender is told, gets no acceptance, and nothing s
     const body = 'x'.repeat(1900);
     const accepted = [];
     let refusal;
-    for (let n = 1; n <= 200 && !refusal; n += 1) {
+    let waits = 0;
+    for (let n = 1; n <= 200 && !refusal && waits < 100; n += 1) {
       const ack = await client.socket.timeout(5000).emitWithAck('newmessage', { user: 'ann', body: `${n} ${body}`, client_id: `full-${n}` });
       if (ack.accepted) accepted.push(ack.accepted.id);
-      else refusal = ack.rejected;
+      else if (ack.rejected?.code === 'overloaded') {
+        waits += 1;
+        // Sent while the socket was still joining its rooms (a slow
+        // machine): the same message again in a moment, as the client does.
+        n -= 1;
+        await new Promise((resolve) => setTimeout(resolve, ack.rejected.retry_after_ms ?? 100));
+      } else refusal = ack.rejected;
     }
-    assert.ok(accepted.length > 0, 'some messages fit');
+    assert.ok(accepted.length > 0, `some messages fit, then ${JSON.stringify(refusal)}`);
     assert.equal(refusal?.code, 'unavailable', `refused as unavailable: ${JSON.stringify(refusal)}`);
     assert.match(refusal.message, /could not save your message/);
     await new Promise((resolve) => setTimeout(resolve, 200));
