@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::logging::LogFormat;
 
-use crate::bot::{ChatBot, OpenAiBot, RasaBot, RuleBot};
+use crate::bot::{ChatBot, ClientError, EngineClient, EngineOptions, OpenAiBot, RasaBot, RuleBot};
 use crate::hub::ReplyShape;
 use crate::identity::{SecretError, Signer, load_or_create_secret, load_secret};
 use crate::limits::{ConnectionLimits, Rates, TrustedProxies, TrustedProxy, raise_fd_limit};
@@ -162,6 +162,10 @@ pub struct Config {
     /// The bot engine. Default `rules`, the tutorial's bot, which needs nothing else.
     #[arg(long, env = "BOT", value_enum, default_value_t = Engine::Rules)]
     pub bot: Engine,
+    /// A PEM file of certificate authorities to trust for `https://`
+    /// engines besides the system's, for engines behind a private CA.
+    #[arg(long, env = "BOT_CA_FILE")]
+    pub bot_ca_file: Option<PathBuf>,
     /// Where the Rasa assistant's REST channel listens, for `--bot rasa`.
     /// Default http://127.0.0.1:5005.
     #[arg(long, env = "RASA_URL", default_value = "http://127.0.0.1:5005")]
@@ -264,16 +268,23 @@ impl std::fmt::Display for Transport {
 
 impl Config {
     /// The configured bot engine.
-    pub fn bot(&self) -> Arc<dyn ChatBot> {
-        match self.bot {
+    pub fn bot(&self) -> Result<Arc<dyn ChatBot>, ClientError> {
+        let client = || {
+            EngineClient::new(&EngineOptions {
+                timeout: Duration::from_millis(self.bot_timeout_ms),
+                extra_ca: self.bot_ca_file.clone(),
+            })
+        };
+        Ok(match self.bot {
             Engine::Rules => Arc::new(RuleBot),
-            Engine::Rasa => Arc::new(RasaBot::new(&self.rasa_url)),
+            Engine::Rasa => Arc::new(RasaBot::new(&self.rasa_url, client()?)),
             Engine::Openai => Arc::new(OpenAiBot::new(
                 &self.openai_url,
                 &self.openai_model,
                 self.openai_api_key.clone(),
+                client()?,
             )),
-        }
+        })
     }
 
     /// What the server needs once the address is bound; reads (or creates)

@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
              anyone can read anyone's bot conversation. Use only on a trusted network."
         );
     }
-    let bot = config.bot();
+    let bot = config.bot().context("cannot set up the bot engine")?;
     tracing::info!(engine = %config.bot, store = %config.store, "bot engine and message store");
     let settings = config
         .clone()

@@ -10,14 +10,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chat_server::Settings;
-use chat_server::bot::{BotReply, ChatBot, OpenAiBot, Speaker, UNAVAILABLE};
+use chat_server::bot::{
+    BotReply, ChatBot, EngineClient, EngineOptions, OpenAiBot, Speaker, UNAVAILABLE,
+};
 use chat_server::identity::UserId;
 use protocol::ClientConfig;
 use serde_json::{Value, json};
 use shared::events::{BOT_STREAM, BOTMASTER_MESSAGE};
-use support::{TestClient, start};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use support::tls::{Flaw, TestCa, TlsListener, handshake};
+use support::{TestClient, engine_client, start};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 
 const ANN: Speaker<'static> = Speaker {
@@ -35,21 +37,33 @@ type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
 /// Answers by the last user message: `hi` in three pieces; `slowly` in five
 /// pieces 150 ms apart; `cut` stops midway; `boom` is a 500; `garbage` is
 /// not JSON; `silence` never answers.
-async fn fake_openai() -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+async fn fake_openai() -> (String, Seen, EngineClient) {
+    // HTTPS with a CA made here, HTTP/1.1 (the answers below are written by hand).
+    let ca = TestCa::new();
+    let listener = TlsListener::bind_offering(&ca, Flaw::None, &[b"http/1.1"]).await;
+    let url = listener.url();
+    let client = EngineClient::new(&EngineOptions {
+        timeout: Duration::from_secs(5),
+        extra_ca: Some(ca.pem_file()),
+    })
+    .unwrap();
     let seen = Seen::default();
     let log = seen.clone();
     tokio::spawn(async move {
         loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(answer(stream, log.clone()));
+            let (stream, acceptor) = listener.accept().await;
+            let log = log.clone();
+            tokio::spawn(async move {
+                if let Some(stream) = handshake(stream, acceptor).await {
+                    answer(stream, log).await;
+                }
+            });
         }
     });
-    (url, seen)
+    (url, seen, client)
 }
 
-async fn answer(mut stream: TcpStream, seen: Seen) {
+async fn answer(mut stream: impl AsyncRead + AsyncWrite + Unpin, seen: Seen) {
     let (head, body) = read_request(&mut stream).await;
     assert!(
         head.starts_with("POST /v1/chat/completions "),
@@ -87,6 +101,15 @@ async fn answer(mut stream: TcpStream, seen: Seen) {
             write("data: {this is not json\n\ndata: [DONE]\n\n").await;
         }
         "silence" => tokio::time::sleep(Duration::from_secs(3600)).await,
+        "endless" => {
+            // One line that never ends: 2 MiB of it, then silence.
+            write(events).await;
+            let line = format!("data: {}", "x".repeat(64 * 1024));
+            for _ in 0..32 {
+                write(&line[..64 * 1024]).await;
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
         "cut" => {
             write(events).await;
             write(role).await;
@@ -115,7 +138,7 @@ async fn answer(mut stream: TcpStream, seen: Seen) {
 }
 
 /// Reads one request: its head (lower-cased header names) and its body.
-async fn read_request(stream: &mut TcpStream) -> (String, Vec<u8>) {
+async fn read_request(stream: &mut (impl AsyncRead + Unpin)) -> (String, Vec<u8>) {
     let mut bytes = Vec::new();
     let mut buffer = [0; 4096];
     loop {
@@ -148,8 +171,8 @@ async fn read_request(stream: &mut TcpStream) -> (String, Vec<u8>) {
 
 #[tokio::test]
 async fn pieces_arrive_as_written_and_make_up_the_answer() {
-    let (url, seen) = fake_openai().await;
-    let bot = OpenAiBot::new(&url, "tiny-model", Some("sk-test".to_owned()));
+    let (url, seen, client) = fake_openai().await;
+    let bot = OpenAiBot::new(&url, "tiny-model", Some("sk-test".to_owned()), client);
     let (pieces, mut arriving) = mpsc::unbounded_channel();
     let replies = bot.reply_streaming(ANN, "hi", pieces).await.unwrap();
     assert_eq!(replies, [BotReply::text("Hello there")]);
@@ -171,8 +194,8 @@ async fn pieces_arrive_as_written_and_make_up_the_answer() {
 
 #[tokio::test]
 async fn each_question_carries_the_conversation_so_far() {
-    let (url, seen) = fake_openai().await;
-    let bot = OpenAiBot::new(&url, "tiny-model", None);
+    let (url, seen, client) = fake_openai().await;
+    let bot = OpenAiBot::new(&url, "tiny-model", None, client);
     bot.reply(ANN, "hi").await.unwrap();
     bot.reply(BOB, "hi").await.unwrap();
     bot.reply(ANN, "how are you?").await.unwrap();
@@ -200,15 +223,26 @@ async fn each_question_carries_the_conversation_so_far() {
 
 #[tokio::test]
 async fn cut_off_streams_errors_and_silence_are_errors() {
-    let (url, _) = fake_openai().await;
-    let bot = OpenAiBot::new(&url, "m", None);
+    let (url, _, client) = fake_openai().await;
+    let bot = OpenAiBot::new(&url, "m", None, client);
     for message in ["cut", "boom", "garbage"] {
         assert!(bot.reply(ANN, message).await.is_err(), "{message}");
     }
-    let nobody = OpenAiBot::new("http://127.0.0.1:9", "m", None);
+    let nobody = OpenAiBot::new("http://127.0.0.1:9", "m", None, engine_client());
     assert!(nobody.reply(ANN, "hi").await.is_err());
     let silent = tokio::time::timeout(Duration::from_millis(300), bot.reply(ANN, "silence"));
     assert!(silent.await.is_err(), "never answers");
+}
+
+#[tokio::test]
+async fn a_line_that_never_ends_is_an_error_not_a_memory_leak() {
+    let (url, _, client) = fake_openai().await;
+    let bot = OpenAiBot::new(&url, "m", None, client);
+    let answer = tokio::time::timeout(Duration::from_secs(10), bot.reply(ANN, "endless"))
+        .await
+        .expect("refused long before the engine's silence");
+    let error = answer.expect_err("too long a line").to_string();
+    assert!(error.contains("line over"), "{error}");
 }
 
 /// Connects a Botmaster-mode client for a fresh user of `settings`' signer.
@@ -233,8 +267,8 @@ fn update(event: &Value) -> Value {
 
 #[tokio::test]
 async fn botmaster_mode_streams_then_completes_the_same_message() {
-    let (url, _) = fake_openai().await;
-    let bot: Arc<dyn ChatBot> = Arc::new(OpenAiBot::new(&url, "m", None));
+    let (url, _, client) = fake_openai().await;
+    let bot: Arc<dyn ChatBot> = Arc::new(OpenAiBot::new(&url, "m", None, client));
     let settings = Settings {
         // An idle limit, not a total one: "slowly" takes 750 ms in all.
         bot_timeout: Duration::from_millis(400),
@@ -272,8 +306,8 @@ async fn botmaster_mode_streams_then_completes_the_same_message() {
 
 #[tokio::test]
 async fn botmaster_mode_replaces_a_broken_stream_with_the_short_notice() {
-    let (url, _) = fake_openai().await;
-    let bot: Arc<dyn ChatBot> = Arc::new(OpenAiBot::new(&url, "m", None));
+    let (url, _, client) = fake_openai().await;
+    let bot: Arc<dyn ChatBot> = Arc::new(OpenAiBot::new(&url, "m", None, client));
     let settings = Settings {
         bot_timeout: Duration::from_millis(300),
         ..Settings::default()

@@ -1,12 +1,11 @@
 //! Bot engines. The hub only knows the [`ChatBot`] trait, so an engine is
 //! chosen at start-up and swapped without touching the chat itself.
 
-mod http;
+mod client;
 mod openai;
 mod rasa;
 mod reply;
 mod rules;
-mod sse;
 
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+pub use client::{ClientError, EngineClient, EngineOptions};
 pub use openai::OpenAiBot;
 pub use rasa::RasaBot;
 pub use reply::BotReply;

@@ -6,8 +6,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::sse::DataLines;
-use super::{BotError, BotReply, ChatBot, Speaker, http};
+use futures_util::StreamExt as _;
+
+use super::client::Events;
+use super::{BotError, BotReply, ChatBot, EngineClient, Speaker};
 
 /// How many earlier messages (both sides) are sent with each question.
 const HISTORY_MESSAGES: usize = 20;
@@ -25,17 +27,20 @@ pub struct OpenAiBot {
     endpoint: String,
     model: String,
     api_key: Option<String>,
+    client: EngineClient,
     conversations: Mutex<Conversations>,
 }
 
 impl OpenAiBot {
-    /// The server at `url` (e.g. `http://127.0.0.1:11434` for Ollama),
-    /// answering with `model`, authenticated with `api_key` when given.
-    pub fn new(url: &str, model: &str, api_key: Option<String>) -> Self {
+    /// The server at `url` (e.g. `http://127.0.0.1:11434` for Ollama, or
+    /// `https://api.openai.com`), answering with `model`, authenticated
+    /// with `api_key` when given, asked through `client`.
+    pub fn new(url: &str, model: &str, api_key: Option<String>, client: EngineClient) -> Self {
         Self {
             endpoint: format!("{}/v1/chat/completions", url.trim_end_matches('/')),
             model: model.to_owned(),
             api_key: api_key.filter(|key| !key.is_empty()),
+            client,
             conversations: Mutex::default(),
         }
     }
@@ -64,9 +69,12 @@ impl ChatBot for OpenAiBot {
         let mut messages = self.conversations().history(sender);
         messages.push(json!({"role": "user", "content": message}));
         let request = json!({"model": self.model, "messages": messages, "stream": true});
-        let body =
-            http::post_json_streaming(&self.endpoint, &request, self.api_key.as_deref()).await?;
-        let answer = read_stream(DataLines::new(body), &pieces).await?;
+        let mut request = self.client.post(&self.endpoint, &request);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let events = self.client.events(request).await?;
+        let answer = read_stream(events, &pieces).await?;
         self.conversations().remember(sender, message, &answer);
         Ok(if answer.is_empty() {
             Vec::new()
@@ -97,11 +105,11 @@ struct Delta {
 /// Collects the answer, passing each piece on. The stream must end with
 /// `[DONE]`: one that stops before it was cut off, and is an error.
 async fn read_stream(
-    mut lines: DataLines,
+    mut events: Events,
     pieces: &mpsc::UnboundedSender<String>,
 ) -> Result<String, BotError> {
     let mut answer = String::new();
-    while let Some(data) = lines.next().await? {
+    while let Some(data) = events.next().await.transpose()? {
         if data.trim() == "[DONE]" {
             return Ok(answer);
         }

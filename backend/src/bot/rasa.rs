@@ -4,7 +4,7 @@ use serde_json::json;
 
 use shared::QuickReply;
 
-use super::{BotError, BotReply, ChatBot, Speaker, http};
+use super::{BotError, BotReply, ChatBot, EngineClient, Speaker};
 
 /// A Rasa assistant behind its REST channel:
 /// `POST {url}/webhooks/rest/webhook` with `{"sender", "message"}`, answered
@@ -12,13 +12,16 @@ use super::{BotError, BotReply, ChatBot, Speaker, http};
 #[derive(Debug, Clone)]
 pub struct RasaBot {
     webhook: String,
+    client: EngineClient,
 }
 
 impl RasaBot {
-    /// The assistant at `url`, e.g. `http://127.0.0.1:5005`.
-    pub fn new(url: &str) -> Self {
+    /// The assistant at `url`, e.g. `http://127.0.0.1:5005` or a hosted
+    /// `https://` one, asked through `client`.
+    pub fn new(url: &str, client: EngineClient) -> Self {
         Self {
             webhook: format!("{}/webhooks/rest/webhook", url.trim_end_matches('/')),
+            client,
         }
     }
 }
@@ -42,12 +45,11 @@ struct RasaButton {
 impl ChatBot for RasaBot {
     async fn reply(&self, speaker: Speaker<'_>, message: &str) -> Result<Vec<BotReply>, BotError> {
         // Rasa keeps a tracker per sender: one per conversation.
-        let answer = http::post_json(
+        let request = self.client.post(
             &self.webhook,
             &json!({"sender": speaker.conversation, "message": message}),
-            None,
-        )
-        .await?;
+        );
+        let answer = self.client.json(request).await?;
         let messages: Vec<RasaMessage> = serde_json::from_value(answer)
             .map_err(|e| BotError::Unavailable(format!("unexpected answer from Rasa: {e}")))?;
         Ok(messages

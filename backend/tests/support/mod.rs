@@ -3,6 +3,8 @@
 
 #[allow(dead_code, reason = "not every test file needs it")]
 pub mod postgres;
+#[allow(dead_code, reason = "not every test file needs it")]
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub struct TestServer {
 }
 
 /// Starts the real server with `bot` on a port chosen by the OS.
+#[allow(dead_code, reason = "not every test file needs it")]
 pub async fn start(bot: Arc<dyn ChatBot>, settings: Settings) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -38,6 +41,15 @@ pub async fn start(bot: Arc<dyn ChatBot>, settings: Settings) -> TestServer {
             .unwrap();
     });
     TestServer { addr, _stop: stop }
+}
+
+impl TestServer {
+    /// A server started some other way (a child process) at `addr`.
+    #[allow(dead_code, reason = "not every test file needs it")]
+    pub fn at(addr: SocketAddr) -> Self {
+        let (stop, _) = oneshot::channel();
+        Self { addr, _stop: stop }
+    }
 }
 
 /// One connected client.
@@ -136,4 +148,26 @@ impl TestClient {
             .await
             .unwrap_or_else(|_| panic!("no '{name}' event within {PATIENCE:?}"))
     }
+}
+
+/// The engines' HTTP client as the server makes it by default.
+#[allow(dead_code, reason = "not every test file needs it")]
+pub fn engine_client() -> chat_server::bot::EngineClient {
+    chat_server::bot::EngineClient::new(&chat_server::bot::EngineOptions::default())
+        .expect("the default client builds")
+}
+
+/// A new empty folder under the system's temporary one.
+#[allow(dead_code, reason = "not every test file needs it")]
+pub fn temp_dir(purpose: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "chat-test-{purpose}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
