@@ -8,7 +8,9 @@ use clap::{Parser, ValueEnum};
 
 use crate::logging::LogFormat;
 
-use crate::bot::{ChatBot, ClientError, EngineClient, EngineOptions, OpenAiBot, RasaBot, RuleBot};
+use crate::bot::{
+    BotpressBot, ChatBot, ClientError, EngineClient, EngineOptions, OpenAiBot, RasaBot, RuleBot,
+};
 use crate::hub::ReplyShape;
 use crate::identity::{SecretError, Signer, load_or_create_secret, load_secret};
 use crate::limits::{ConnectionLimits, Rates, TrustedProxies, TrustedProxy, raise_fd_limit};
@@ -177,6 +179,13 @@ pub struct Config {
     /// The model that answers, for `--bot openai`. Default `llama3.2`.
     #[arg(long, env = "OPENAI_MODEL", default_value = "llama3.2")]
     pub openai_model: String,
+    /// The Chat API of the Botpress bot, for `--bot botpress`:
+    /// `https://chat.botpress.cloud/` followed by the webhook id shown in
+    /// the bot's Chat integration. The API needs no other key: each
+    /// conversation's chat user and its key are made by the API and kept
+    /// in the store.
+    #[arg(long, env = "BOTPRESS_URL")]
+    pub botpress_url: Option<String>,
     /// The API key sent as a bearer token, for `--bot openai`; read from the
     /// environment only, so it never shows in a process list.
     #[arg(skip = std::env::var("OPENAI_API_KEY").ok())]
@@ -193,6 +202,8 @@ pub enum Engine {
     /// An OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM),
     /// streaming its answers.
     Openai,
+    /// A Botpress bot, through its Chat API.
+    Botpress,
 }
 
 impl std::fmt::Display for Engine {
@@ -201,6 +212,7 @@ impl std::fmt::Display for Engine {
             Self::Rules => "rules",
             Self::Rasa => "rasa",
             Self::Openai => "openai",
+            Self::Botpress => "botpress",
         })
     }
 }
@@ -248,6 +260,19 @@ pub enum SetupError {
     NoDatabaseUrl,
 }
 
+/// Why the bot engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BotSetupError {
+    /// The engines' HTTP client.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// `--bot botpress` without the Chat API's address.
+    #[error(
+        "--bot botpress needs --botpress-url (or BOTPRESS_URL): https://chat.botpress.cloud/ and the webhook id of the bot's Chat integration"
+    )]
+    NoBotpressUrl,
+}
+
 /// A Socket.IO transport the server can accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
@@ -268,7 +293,8 @@ impl std::fmt::Display for Transport {
 
 impl Config {
     /// The configured bot engine.
-    pub fn bot(&self) -> Result<Arc<dyn ChatBot>, ClientError> {
+    /// `store` keeps what engines remember per conversation (Botpress's users).
+    pub fn bot(&self, store: Arc<dyn Store>) -> Result<Arc<dyn ChatBot>, BotSetupError> {
         let client = || {
             EngineClient::new(&EngineOptions {
                 timeout: Duration::from_millis(self.bot_timeout_ms),
@@ -284,6 +310,13 @@ impl Config {
                 self.openai_api_key.clone(),
                 client()?,
             )),
+            Engine::Botpress => {
+                let url = self
+                    .botpress_url
+                    .as_deref()
+                    .ok_or(BotSetupError::NoBotpressUrl)?;
+                Arc::new(BotpressBot::new(url, client()?, store))
+            }
         })
     }
 

@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
-pub use config::{Config, Engine, Settings, SetupError, StoreKind};
+pub use config::{BotSetupError, Config, Engine, Settings, SetupError, StoreKind};
 pub use hub::ReplyShape;
 pub use shutdown::shutdown_signal;
 

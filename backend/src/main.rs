@@ -15,13 +15,15 @@ async fn main() -> anyhow::Result<()> {
              anyone can read anyone's bot conversation. Use only on a trusted network."
         );
     }
-    let bot = config.bot().context("cannot set up the bot engine")?;
     tracing::info!(engine = %config.bot, store = %config.store, "bot engine and message store");
     let settings = config
         .clone()
         .into_settings()
         .await
         .context("cannot set up the server")?;
+    let bot = config
+        .bot(settings.store.clone())
+        .context("cannot set up the bot engine")?;
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;

@@ -164,22 +164,8 @@ impl EngineClient {
     /// Sends `request` and parses the answer as JSON, at most
     /// [`MAX_RESPONSE_BYTES`] of it. Error statuses are errors.
     pub(super) async fn json(&self, request: RequestBuilder) -> Result<Value, BotError> {
-        let (url, mut response, _permit) = self.send(request).await?;
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(&url, "cannot read the answer of", &e))?
-        {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(BotError::Unavailable(format!(
-                    "the answer of {url} is over {MAX_RESPONSE_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body)
-            .map_err(|e| BotError::Unavailable(format!("invalid JSON from {url}: {e}")))
+        let (url, response, _permit) = self.send(request).await?;
+        read_json(url, response).await
     }
 
     /// Sends `request` and reads the answer as server-sent events, as they
@@ -204,6 +190,27 @@ impl EngineClient {
         Ok(Box::pin(events))
     }
 
+    /// A GET request of `url`.
+    pub(super) fn get(&self, url: &str) -> RequestBuilder {
+        self.http.get(url)
+    }
+
+    /// Like [`EngineClient::json`], for a request made while holding
+    /// another one's place in flight (a message sent while its answer is
+    /// listened to): it takes no place of its own, so the two cannot wait
+    /// for each other. At most one such request per request in flight.
+    pub(super) async fn json_alongside(&self, request: RequestBuilder) -> Result<Value, BotError> {
+        let (client, request) = request.build_split();
+        let request =
+            request.map_err(|e| BotError::Unavailable(format!("bad engine request: {e}")))?;
+        let url = request.url().to_string();
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|e| unavailable(&url, "no answer from", &e))?;
+        read_json(url, checked(response)?).await
+    }
+
     /// Sends `request` once there is room in flight; a status other than
     /// 2xx is an error. The permit is the request's place in flight, to be
     /// held until its answer is read.
@@ -221,14 +228,40 @@ impl EngineClient {
             .await
             .map_err(|e| unavailable(&url, "no answer from", &e))?;
         self.in_flight.learn(response.version());
-        let status = response.status();
-        if !status.is_success() {
+        Ok((url, checked(response)?, permit))
+    }
+}
+
+/// `response`, unless its status is not 2xx.
+fn checked(response: Response) -> Result<Response, BotError> {
+    let status = response.status();
+    if status.is_success() {
+        Ok(response)
+    } else {
+        Err(BotError::Status {
+            url: response.url().to_string(),
+            status: status.as_u16(),
+        })
+    }
+}
+
+/// The answer's body as JSON, at most [`MAX_RESPONSE_BYTES`] of it.
+async fn read_json(url: String, mut response: Response) -> Result<Value, BotError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| unavailable(&url, "cannot read the answer of", &e))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(BotError::Unavailable(format!(
-                "error status from {url}: {status}"
+                "the answer of {url} is over {MAX_RESPONSE_BYTES} bytes"
             )));
         }
-        Ok((url, response, permit))
+        body.extend_from_slice(&chunk);
     }
+    serde_json::from_slice(&body)
+        .map_err(|e| BotError::Unavailable(format!("invalid JSON from {url}: {e}")))
 }
 
 /// Passes `bytes` on, failing once [`MAX_LINE_BYTES`] arrive without a line end.

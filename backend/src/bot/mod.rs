@@ -1,6 +1,7 @@
 //! Bot engines. The hub only knows the [`ChatBot`] trait, so an engine is
 //! chosen at start-up and swapped without touching the chat itself.
 
+mod botpress;
 mod client;
 mod openai;
 mod rasa;
@@ -14,6 +15,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+pub use botpress::BotpressBot;
 pub use client::{ClientError, EngineClient, EngineOptions};
 pub use openai::OpenAiBot;
 pub use rasa::RasaBot;
@@ -78,6 +80,14 @@ pub enum BotError {
     /// The engine could not be reached or answered with an error.
     #[error("bot engine unavailable: {0}")]
     Unavailable(String),
+    /// The engine answered with an error status.
+    #[error("bot engine unavailable: error status from {url}: {status}")]
+    Status {
+        /// What was asked.
+        url: String,
+        /// What the engine answered.
+        status: u16,
+    },
 }
 
 /// What users see when the bot fails or is too slow. The cause stays in the log.

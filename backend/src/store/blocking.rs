@@ -52,6 +52,11 @@ pub trait BlockingDirectory {
     fn name(&self, user: &str) -> Result<Option<String>, StoreError>;
     /// See [`Directory::set_name`].
     fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError>;
+    /// See [`Directory::engine_session`].
+    fn engine_session(&self, conversation: &str) -> Result<Option<String>, StoreError>;
+    /// See [`Directory::set_engine_session`].
+    fn set_engine_session(&self, conversation: &str, state: Option<&str>)
+    -> Result<(), StoreError>;
 }
 
 /// Calls other than appends that may run at once. SQLite reads in WAL mode
@@ -195,5 +200,21 @@ impl<S: BlockingStore> Directory for OffThread<S> {
     async fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError> {
         let (user, name) = (user.to_owned(), name.to_owned());
         self.call(move |store| store.set_name(&user, &name)).await
+    }
+
+    async fn engine_session(&self, conversation: &str) -> Result<Option<String>, StoreError> {
+        let conversation = conversation.to_owned();
+        self.call(move |store| store.engine_session(&conversation))
+            .await
+    }
+
+    async fn set_engine_session(
+        &self,
+        conversation: &str,
+        state: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (conversation, state) = (conversation.to_owned(), state.map(str::to_owned));
+        self.call(move |store| store.set_engine_session(&conversation, state.as_deref()))
+            .await
     }
 }

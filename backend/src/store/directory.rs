@@ -1,5 +1,6 @@
 //! What the store keeps besides messages: the group rooms, the rooms each
-//! user is in with how far they have read them, and each user's display name.
+//! user is in with how far they have read them, each user's display name,
+//! and what bot engines keep per conversation.
 
 use async_trait::async_trait;
 
@@ -67,6 +68,17 @@ pub trait Directory {
 
     /// Sets `user`'s display name.
     async fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError>;
+
+    /// What a bot engine keeps for `conversation` (`<engine>:<conversation>`),
+    /// once it has kept something.
+    async fn engine_session(&self, conversation: &str) -> Result<Option<String>, StoreError>;
+
+    /// Keeps `state` for `conversation`, or forgets it with `None`.
+    async fn set_engine_session(
+        &self,
+        conversation: &str,
+        state: Option<&str>,
+    ) -> Result<(), StoreError>;
 }
 
 /// What every [`Directory`] must do, checked on each.
@@ -116,4 +128,33 @@ pub(crate) async fn check_directory(store: &dyn Directory) {
     store.set_name("ann", "Ann").await.unwrap();
     store.set_name("ann", "Ann B").await.unwrap();
     assert_eq!(store.name("ann").await.unwrap().as_deref(), Some("Ann B"));
+
+    let key = "botpress:group:general";
+    assert_eq!(store.engine_session(key).await.unwrap(), None);
+    store
+        .set_engine_session(key, Some("{\"a\":1}"))
+        .await
+        .unwrap();
+    store
+        .set_engine_session(key, Some("{\"a\":2}"))
+        .await
+        .unwrap();
+    store
+        .set_engine_session("botpress:user:x", Some("{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.engine_session(key).await.unwrap().as_deref(),
+        Some("{\"a\":2}")
+    );
+    store.set_engine_session(key, None).await.unwrap();
+    assert_eq!(store.engine_session(key).await.unwrap(), None);
+    assert_eq!(
+        store
+            .engine_session("botpress:user:x")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{}")
+    );
 }

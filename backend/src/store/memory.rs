@@ -20,6 +20,7 @@ struct Names {
     /// user → room → last read.
     memberships: HashMap<String, std::collections::BTreeMap<String, u64>>,
     names: HashMap<String, String>,
+    engine_sessions: HashMap<String, String>,
 }
 
 impl MemoryStore {
@@ -100,6 +101,23 @@ impl BlockingDirectory for MemoryStore {
 
     fn set_name(&self, user: &str, name: &str) -> Result<(), StoreError> {
         self.names().names.insert(user.to_owned(), name.to_owned());
+        Ok(())
+    }
+
+    fn engine_session(&self, conversation: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.names().engine_sessions.get(conversation).cloned())
+    }
+
+    fn set_engine_session(
+        &self,
+        conversation: &str,
+        state: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sessions = &mut self.names().engine_sessions;
+        match state {
+            Some(state) => sessions.insert(conversation.to_owned(), state.to_owned()),
+            None => sessions.remove(conversation),
+        };
         Ok(())
     }
 }

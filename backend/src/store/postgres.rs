@@ -18,6 +18,7 @@ use super::{Appended, Draft, Store, StoreError, Stored};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_schema.sql"),
     include_str!("../../migrations/postgres/0002_answers_in_batch.sql"),
+    include_str!("../../migrations/postgres/0003_engine_sessions.sql"),
 ];
 
 /// The channel on which `chat_append` announces new messages, as
@@ -568,6 +569,47 @@ impl Directory for PostgresStore {
             )
             .await
             .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn engine_session(&self, conversation: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT state FROM engine_sessions WHERE conversation = $1",
+                &[&conversation],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn set_engine_session(
+        &self,
+        conversation: &str,
+        state: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        match state {
+            Some(state) => {
+                client
+                    .execute(
+                        "INSERT INTO engine_sessions (conversation, state) VALUES ($1, $2)
+                         ON CONFLICT (conversation) DO UPDATE SET state = EXCLUDED.state",
+                        &[&conversation, &state],
+                    )
+                    .await
+            }
+            None => {
+                client
+                    .execute(
+                        "DELETE FROM engine_sessions WHERE conversation = $1",
+                        &[&conversation],
+                    )
+                    .await
+            }
+        }
+        .map_err(classify)?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use super::{Appended, Draft, StoreError, Stored};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_messages.sql"),
     include_str!("../../migrations/sqlite/0002_rooms.sql"),
+    include_str!("../../migrations/sqlite/0003_engine_sessions.sql"),
 ];
 
 /// History in one SQLite file, written ahead (WAL) and synced on every
@@ -292,6 +293,38 @@ impl BlockingDirectory for SqliteStore {
                 params![user, name],
             )
             .map_err(classify)?;
+        Ok(())
+    }
+
+    fn engine_session(&self, conversation: &str) -> Result<Option<String>, StoreError> {
+        self.connection()
+            .query_row(
+                "SELECT state FROM engine_sessions WHERE conversation = ?1",
+                [conversation],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(classify)
+    }
+
+    fn set_engine_session(
+        &self,
+        conversation: &str,
+        state: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let connection = self.connection();
+        match state {
+            Some(state) => connection.execute(
+                "INSERT INTO engine_sessions (conversation, state) VALUES (?1, ?2)
+                 ON CONFLICT (conversation) DO UPDATE SET state = excluded.state",
+                params![conversation, state],
+            ),
+            None => connection.execute(
+                "DELETE FROM engine_sessions WHERE conversation = ?1",
+                [conversation],
+            ),
+        }
+        .map_err(classify)?;
         Ok(())
     }
 }
