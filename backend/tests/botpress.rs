@@ -10,6 +10,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,8 +29,9 @@ use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use shared::QuickReply;
 use shared::events::{BOT_MESSAGE, NEW_MESSAGE};
+use support::binary::chat_server;
 use support::tls::{Flaw, TestCa, serve_https};
-use support::{TestClient, start, temp_dir};
+use support::{TestClient, TestServer, start, temp_dir};
 use tokio::sync::mpsc;
 
 const GROUP: Speaker<'static> = Speaker {
@@ -201,6 +203,12 @@ async fn create_message(
 
 /// A fake Botpress over HTTPS: its state, its URL and a client trusting its CA.
 async fn fake_botpress() -> (Shared, String, EngineClient) {
+    let (shared, url, client, _) = fake_botpress_with_ca().await;
+    (shared, url, client)
+}
+
+/// Like [`fake_botpress`], with the file of its CA too.
+async fn fake_botpress_with_ca() -> (Shared, String, EngineClient, PathBuf) {
     let ca = TestCa::new();
     let shared = Shared::default();
     let app = Router::new()
@@ -210,13 +218,13 @@ async fn fake_botpress() -> (Shared, String, EngineClient) {
         .route("/messages", post(create_message))
         .with_state(shared.clone());
     let (url, _) = serve_https(app, &ca, Flaw::None).await;
+    let ca_file = ca.pem_file();
     let client = EngineClient::new(&EngineOptions {
         timeout: Duration::from_secs(5),
-        extra_ca: Some(ca.pem_file()),
+        extra_ca: Some(ca_file.clone()),
     })
     .unwrap();
-    // The webhook id is part of the URL, as with chat.botpress.cloud.
-    (shared, url, client)
+    (shared, url, client, ca_file)
 }
 
 fn memory() -> Arc<dyn Store> {
@@ -341,4 +349,39 @@ async fn errors_and_silence_are_errors_not_replies_and_the_chat_goes_on() {
         ann.emit(NEW_MESSAGE, json!({"user": "ann", "body": body}));
         assert_eq!(ann.next(BOT_MESSAGE).await["body"], answer, "after {body}");
     }
+}
+
+#[tokio::test]
+async fn the_server_killed_and_restarted_goes_on_in_the_same_botpress_conversation() {
+    let (botpress_state, url, _, ca_file) = fake_botpress_with_ca().await;
+    let data = temp_dir("botpress-restart");
+    let args = [
+        "--bot",
+        "botpress",
+        "--botpress-url",
+        &url,
+        "--bot-ca-file",
+        ca_file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    for body in ["before the crash", "after the crash"] {
+        let (mut server, address) = chat_server(&args, &[]).await;
+        let mut ann = TestClient::connect(&TestServer::at(address)).await;
+        ann.emit(NEW_MESSAGE, json!({"user": "ann", "body": body}));
+        assert_eq!(
+            ann.next(BOT_MESSAGE).await["body"],
+            format!("You said: {body}")
+        );
+        server.kill().await.unwrap();
+    }
+    let botpress_state = botpress_state.lock().unwrap();
+    assert_eq!(
+        botpress_state.users_made, 1,
+        "the same chat user after the restart"
+    );
+    let conversations: Vec<&String> = botpress_state.said.iter().map(|(c, _)| c).collect();
+    assert_eq!(conversations.len(), 2);
+    assert_eq!(conversations[0], conversations[1]);
+    let _ = std::fs::remove_dir_all(data);
 }

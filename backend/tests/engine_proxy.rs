@@ -4,19 +4,17 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use shared::events::{BOT_MESSAGE, NEW_MESSAGE};
+use support::binary::chat_server;
 use support::tls::{Flaw, TestCa, serve_https};
 use support::{TestClient, TestServer, temp_dir};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 
 /// The `CONNECT` targets a proxy was asked for, in order.
 type Tunnels = Arc<Mutex<Vec<String>>>;
@@ -70,40 +68,6 @@ async fn tunnel(mut client: TcpStream, tunnels: Tunnels) {
     }
 }
 
-/// Starts `chat-server` with `args` and `env`; returns it and its address.
-async fn chat_server(args: &[&str], env: &[(&str, &str)]) -> (Child, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_chat-server"));
-    command
-        .args(["--host", "127.0.0.1", "--port", "0", "--store", "memory"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-    for name in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
-        command.env_remove(name);
-    }
-    command.envs(env.iter().copied());
-    let mut child = command.spawn().expect("chat-server starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(address) = line.strip_prefix("chat-server listening on http://") {
-            let address = address.parse().unwrap();
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (child, address);
-        }
-    }
-    panic!("chat-server exited before listening");
-}
-
 #[tokio::test]
 async fn the_server_reaches_an_https_engine_through_the_proxy_in_https_proxy() {
     let ca = TestCa::new();
@@ -122,6 +86,8 @@ async fn the_server_reaches_an_https_engine_through_the_proxy_in_https_proxy() {
     let data = temp_dir("proxy");
     let (_server, address) = chat_server(
         &[
+            "--store",
+            "memory",
             "--bot",
             "rasa",
             "--rasa-url",

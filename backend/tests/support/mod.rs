@@ -2,6 +2,8 @@
 //! client, reading only the events a test asks for.
 
 #[allow(dead_code, reason = "not every test file needs it")]
+pub mod binary;
+#[allow(dead_code, reason = "not every test file needs it")]
 pub mod postgres;
 #[allow(dead_code, reason = "not every test file needs it")]
 pub mod tls;
