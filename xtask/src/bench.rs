@@ -96,8 +96,13 @@ const SCENARIOS: &[Scenario] = &[
         servers: ALONE,
     },
     Scenario {
-        name: "1,000 idle connections",
-        flags: &["--clients", "1000", "--messages", "0"],
+        name: "2,000 idle connections",
+        flags: &["--clients", "2000", "--messages", "0"],
+        servers: ALONE,
+    },
+    Scenario {
+        name: "10,000 idle connections",
+        flags: &["--clients", "10000", "--messages", "0"],
         servers: ALONE,
     },
     Scenario {

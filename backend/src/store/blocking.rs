@@ -1,13 +1,15 @@
 //! Stores whose calls block a thread (SQLite, memory), and [`OffThread`],
-//! which runs them for async code on tokio's blocking threads, a bounded
-//! number of calls at a time: a client asking for old messages as fast as
-//! it can waits its turn instead of growing the blocking pool to hundreds
-//! of threads, and a sync to disk never stalls the runtime.
+//! which runs them for async code: appends on a thread of their own, the
+//! rest on tokio's blocking threads, a bounded number of calls at a time. A
+//! client asking for old messages as fast as it can waits its turn instead
+//! of growing the blocking pool to hundreds of threads, and a sync to disk
+//! never stalls the runtime.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::directory::{Created, Directory, Membership};
 use super::{Appended, Draft, Store, StoreError, Stored};
@@ -63,19 +65,49 @@ pub trait BlockingDirectory {
 /// run side by side, but two cores gain nothing from more.
 const CALLS_AT_ONCE: usize = 4;
 
-/// A [`BlockingStore`] as an async [`Store`].
+/// One batch to append, and where its outcome goes.
+type AppendJob = (
+    Vec<Draft>,
+    oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+);
+
+/// A [`BlockingStore`] as an async [`Store`]. Appends go to one thread of
+/// their own, which waits for the next batch between them: no thread is
+/// handed each batch anew, and appends never queue behind reads. Reads and
+/// the rest run on the runtime's blocking threads, a few at once.
 #[derive(Debug)]
 pub struct OffThread<S> {
     store: Arc<S>,
     permits: Arc<Semaphore>,
+    writer: std::sync::mpsc::Sender<AppendJob>,
 }
 
 impl<S: BlockingStore> OffThread<S> {
-    /// Runs `store`'s calls off the runtime.
+    /// Runs `store`'s calls off the runtime; starts its writer thread,
+    /// which ends when this is dropped.
     pub fn new(store: S) -> Self {
+        let store = Arc::new(store);
+        let (writer, jobs) = std::sync::mpsc::channel::<AppendJob>();
+        let appender = store.clone();
+        std::thread::Builder::new()
+            .name("store-writer".to_owned())
+            .spawn(move || {
+                for (drafts, outcome) in jobs {
+                    let appended =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| appender.append(drafts)))
+                            .unwrap_or_else(|_| {
+                                Err(StoreError::Failed(
+                                    "the store panicked while appending".into(),
+                                ))
+                            });
+                    let _ = outcome.send(appended);
+                }
+            })
+            .expect("the store's writer thread starts");
         Self {
-            store: Arc::new(store),
+            store,
             permits: Arc::new(Semaphore::new(CALLS_AT_ONCE)),
+            writer,
         }
     }
 
@@ -107,10 +139,15 @@ impl<S: BlockingStore> Store for OffThread<S> {
     async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, StoreError> {
         // No permit: the hub appends one batch at a time, and an append must
         // not wait behind a crowd of reads.
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.append(drafts))
-            .await
-            .unwrap_or_else(|panic| Err(StoreError::Failed(panic.into())))
+        let (outcome, appended) = oneshot::channel();
+        self.writer
+            .send((drafts, outcome))
+            .map_err(|_| StoreError::Failed("the store's writer thread is gone".into()))?;
+        appended.await.unwrap_or_else(|_| {
+            Err(StoreError::Failed(
+                "the store's writer thread is gone".into(),
+            ))
+        })
     }
 
     async fn after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
