@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context as _, bail};
 
 use crate::postgres::Postgres;
+use crate::syscalls::{self, Counter, Counts};
 use crate::tools::{self, step};
 use crate::{command, project};
 
@@ -255,7 +256,14 @@ pub fn bench(only: &[String]) -> anyhow::Result<()> {
         ));
         let servers = scenario.servers;
         let mut results: Vec<Vec<serde_like::Report>> = vec![Vec::new(); servers.len()];
-        for round in 0..ROUNDS {
+        // The syscalls are counted in a round of their own, after the timed
+        // ones: tracing them costs CPU, more for whoever makes more of them.
+        let mut counted: Vec<Option<serde_like::Report>> = vec![None; servers.len()];
+        for round in 0..=ROUNDS {
+            let counting = round == ROUNDS;
+            if counting && !syscalls::available() {
+                break;
+            }
             // Each round starts with another server, so none always runs on a cold machine.
             for n in 0..servers.len() {
                 let index = (n + round) % servers.len();
@@ -267,18 +275,36 @@ pub fn bench(only: &[String]) -> anyhow::Result<()> {
                     None
                 };
                 let db = database.as_deref().map(|url| (url, postgres.pid()));
-                let line = run_once(server, scenario, db)?;
-                writeln!(raw, "{line}")?;
+                let (line, counts) = run_once(server, scenario, db, counting)?;
                 let report = serde_like::Report::parse(&line)
-                    .with_context(|| format!("reading chat-bench output: {line}"))?;
-                println!("  {:<37} {}", server.name(), report.summary());
-                results[index].push(report);
+                    .with_context(|| format!("reading chat-bench output: {line}"))?
+                    .with_syscalls(counts);
+                if counting {
+                    println!(
+                        "  {:<37} {} (syscalls counted)",
+                        server.name(),
+                        report.syscalls()
+                    );
+                    counted[index] = Some(report);
+                } else {
+                    writeln!(raw, "{line}")?;
+                    println!("  {:<37} {}", server.name(), report.summary());
+                    results[index].push(report);
+                }
             }
         }
         let medians = servers
             .iter()
             .zip(&results)
-            .map(|(server, reports)| (*server, serde_like::median(reports)))
+            .zip(&counted)
+            .map(|((server, reports), counted)| {
+                let mut median = serde_like::median(reports);
+                if let Some(counted) = counted {
+                    median.syncs_per_message = counted.syncs_per_message;
+                    median.writes_per_delivery = counted.writes_per_delivery;
+                }
+                (*server, median)
+            })
             .collect();
         rows.push((scenario.name, medians));
     }
@@ -315,13 +341,13 @@ fn print_tables(rows: &[Row]) {
             .map(|(_, r)| r.clone())
     };
     println!(
-        "\n| load | server | deliveries/s | lost | p50 ms | p99 ms | CPU µs/delivery | peak RSS MiB | KiB/connection |"
+        "\n| load | server | deliveries/s | lost | p50 ms | p99 ms | CPU µs/delivery | peak RSS MiB | KiB/connection | syncs/message | socket writes/delivery |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, servers) in rows {
         for (server, r) in servers {
             println!(
-                "| {name} | {} | {:.0} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+                "| {name} | {} | {:.0} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {} | {} |",
                 server.name(),
                 r.deliveries_per_second,
                 r.lost,
@@ -329,7 +355,9 @@ fn print_tables(rows: &[Row]) {
                 r.p99_ms,
                 r.cpu_micros_per_delivery,
                 r.peak_rss_kib / 1024.0,
-                r.rss_per_connection_kib
+                r.rss_per_connection_kib,
+                serde_like::Report::cell(r.syncs_per_message),
+                serde_like::Report::cell(r.writes_per_delivery)
             );
         }
     }
@@ -455,11 +483,14 @@ fn ratio(worse: f64, better: f64) -> String {
 /// Starts `server` (on `database`, its URL and the PostgreSQL server's
 /// pid, if it uses one), runs chat-bench once against it, stops it;
 /// returns the JSON line.
+/// One run: chat-bench's JSON line, and with `counting` the servers'
+/// syscalls, when perf could count them.
 fn run_once(
     server: Server,
     scenario: &Scenario,
     database: Option<(&str, u32)>,
-) -> anyhow::Result<String> {
+    counting: bool,
+) -> anyhow::Result<(String, Option<Counts>)> {
     let mut processes = Vec::new();
     let mut urls = Vec::new();
     for n in 0..server.processes() {
@@ -475,6 +506,9 @@ fn run_once(
         }
     }
     let pids: Vec<String> = processes.iter().map(|c| c.id().to_string()).collect();
+    let counter = counting
+        .then(|| Counter::attach(&pids, project::root().join("target/bench/perf.csv")))
+        .flatten();
     let mut bench = command::new(project::root().join("target/release/chat-bench"));
     bench
         .args(["--url", &urls.join(",")])
@@ -487,12 +521,16 @@ fn run_once(
         bench.args(["--database-pid", &pid.to_string()]);
     }
     let output = bench.output();
+    let counts = counter.and_then(Counter::finish);
     processes.iter_mut().for_each(stop);
     let output = output.context("running chat-bench")?;
     if !output.status.success() {
         bail!("chat-bench failed against {}", server.name());
     }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    Ok((
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        counts,
+    ))
 }
 
 /// Starts process `n` of `server`; returns it and the URL it listens on.
@@ -545,6 +583,13 @@ mod serde_like {
         pub last_p99_ms: f64,
         /// With listeners: server CPU per delivery while messaging.
         pub fanout_cpu_micros: f64,
+        /// Messages sent, and delivered.
+        pub sent: f64,
+        pub delivered: f64,
+        /// Disk syncs per message sent; negative when not counted.
+        pub syncs_per_message: f64,
+        /// Socket writes per delivery; negative when not counted.
+        pub writes_per_delivery: f64,
     }
 
     impl Report {
@@ -572,7 +617,33 @@ mod serde_like {
                 last_p50_ms: after("to_last_listener", "p50_ms").unwrap_or(0.0),
                 last_p99_ms: after("to_last_listener", "p99_ms").unwrap_or(0.0),
                 fanout_cpu_micros: after("fanout", "cpu_micros_per_delivery").unwrap_or(0.0),
+                sent: number("sent").unwrap_or(0.0),
+                delivered: number("delivered").unwrap_or(0.0),
+                syncs_per_message: -1.0,
+                writes_per_delivery: -1.0,
             })
+        }
+
+        /// With the servers' syscalls of the run, when they were counted.
+        pub fn with_syscalls(mut self, counts: Option<super::Counts>) -> Self {
+            if let Some(counts) = counts {
+                if self.sent > 0.0 {
+                    self.syncs_per_message = counts.syncs / self.sent;
+                }
+                if self.delivered > 0.0 {
+                    self.writes_per_delivery = counts.writes / self.delivered;
+                }
+            }
+            self
+        }
+
+        /// A per-message count as a table cell: "n/a" when not counted.
+        pub fn cell(value: f64) -> String {
+            if value < 0.0 {
+                "n/a".to_owned()
+            } else {
+                format!("{value:.2}")
+            }
         }
 
         pub fn summary(&self) -> String {
@@ -585,6 +656,14 @@ mod serde_like {
                 self.cpu_micros_per_delivery,
                 self.peak_rss_kib / 1024.0,
                 self.rss_per_connection_kib
+            )
+        }
+
+        pub fn syscalls(&self) -> String {
+            format!(
+                "syncs/message {}, socket writes/delivery {}",
+                Self::cell(self.syncs_per_message),
+                Self::cell(self.writes_per_delivery)
             )
         }
     }
@@ -607,6 +686,10 @@ mod serde_like {
             last_p50_ms: field(|r| r.last_p50_ms),
             last_p99_ms: field(|r| r.last_p99_ms),
             fanout_cpu_micros: field(|r| r.fanout_cpu_micros),
+            sent: field(|r| r.sent),
+            delivered: field(|r| r.delivered),
+            syncs_per_message: field(|r| r.syncs_per_message),
+            writes_per_delivery: field(|r| r.writes_per_delivery),
         }
     }
 }

@@ -18,6 +18,7 @@ mod command;
 mod compress;
 mod postgres;
 mod project;
+mod syscalls;
 mod tasks;
 mod tools;
 
