@@ -22,6 +22,13 @@ const HISTORY: &str = "history";
 /// Connections opened at once; more would only queue in the kernel.
 const CONNECTING_AT_ONCE: usize = 64;
 
+/// The body of the one message sent before the timed run, which every
+/// client must have heard (live or in its history) before the run starts.
+const WARM_UP: &str = "warm-up";
+
+/// How long the clients may take to hear the warm-up message.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// What load to apply.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -87,6 +94,12 @@ pub struct Report {
     pub messages_per_client: usize,
     /// Seconds to connect every client.
     pub connect_seconds: f64,
+    /// Seconds from then until every client heard the warm-up message: on
+    /// a server that sends each socket its room's history as it enters, how
+    /// long those joins took.
+    pub ready_seconds: f64,
+    /// Clients that did not hear the warm-up message in time.
+    pub not_ready: usize,
     /// Messages sent, all clients together.
     pub sent: u64,
     /// Deliveries expected: every message to every client.
@@ -145,9 +158,13 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     let database = || load.database_pid.and_then(ProcessStats::tree_cpu_seconds);
     let (before, database_before) = (read(), database());
     let started = Instant::now();
-    let sockets = connect_all(load).await?;
+    let mut sockets = connect_all(load).await?;
     let connect_seconds = started.elapsed().as_secs_f64();
     let connected = read();
+    let ready_at = Instant::now();
+    let not_ready = warm_up(&mut sockets).await;
+    let ready_seconds = ready_at.elapsed().as_secs_f64();
+    let ready = read();
 
     let clients = sockets.len();
     let senders = load.clients.min(clients);
@@ -196,7 +213,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     let database_after = database();
     Missing::report(&missing, load.url.len());
     let delivered = latencies.len() as u64;
-    let messaging_cpu = connected
+    let messaging_cpu = ready
         .zip(after)
         .map(|(connected, after)| after.cpu_seconds - connected.cpu_seconds);
     let fanout = (load.listeners > 0).then(|| {
@@ -249,6 +266,8 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
         clients,
         messages_per_client: load.messages,
         connect_seconds,
+        ready_seconds,
+        not_ready,
         sent,
         expected,
         delivered,
@@ -263,6 +282,56 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
         server,
         fanout,
     })
+}
+
+/// Sends one message that is not timed and waits until every socket has
+/// heard it, so that the run starts with everyone in the room: a client
+/// still entering would get the first messages in its history, late by the
+/// joins ahead of it, which is not the fan-out being measured. Returns how
+/// many clients did not hear it within [`WARM_UP_TIMEOUT`].
+async fn warm_up(sockets: &mut [Socket]) -> usize {
+    let Some(first) = sockets.first() else {
+        return 0;
+    };
+    first.emit(
+        NEW_MESSAGE,
+        vec![json!({"user": "bench-warm-up", "body": WARM_UP})],
+    );
+    let deadline = Instant::now() + WARM_UP_TIMEOUT;
+    let mut not_ready = 0;
+    for socket in sockets.iter_mut() {
+        let heard = tokio::time::timeout_at(deadline, async {
+            while let Some(event) = socket.next_event().await {
+                if let ClientEvent::Event { name, args, .. } = event
+                    && carries_warm_up(&name, &args)
+                {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if !matches!(heard, Ok(true)) {
+            not_ready += 1;
+        }
+    }
+    if not_ready > 0 {
+        eprintln!("chat-bench: {not_ready} clients did not hear the warm-up message");
+    }
+    not_ready
+}
+
+/// Whether an event is the warm-up message, live or in a history page.
+fn carries_warm_up(name: &str, args: &[Value]) -> bool {
+    let is_it = |message: &Value| message.get("body").and_then(Value::as_str) == Some(WARM_UP);
+    match name {
+        NEW_MESSAGE => args.first().is_some_and(is_it),
+        HISTORY => args
+            .first()
+            .and_then(|history| history.get("messages")?.as_array())
+            .is_some_and(|messages| messages.iter().any(is_it)),
+        _ => false,
+    }
 }
 
 async fn connect_all(load: &Load) -> anyhow::Result<Vec<Socket>> {
@@ -398,11 +467,18 @@ impl Client {
         };
         // Each message counts once, however it came.
         let mut seen = std::collections::HashSet::with_capacity(wanted);
+        // Two timers for the whole run, moved rather than made anew for
+        // every message received.
+        let send_timer = tokio::time::sleep_until(next_send);
+        let give_up = tokio::time::sleep_until(self.deadline);
+        tokio::pin!(send_timer, give_up);
         while outcome.latencies.len() < wanted || (outcome.sent as usize) < self.messages {
             let sending = (outcome.sent as usize) < self.messages;
-            let wake = if sending { next_send } else { self.deadline };
+            if sending && send_timer.deadline() != next_send {
+                send_timer.as_mut().reset(next_send);
+            }
             tokio::select! {
-                () = tokio::time::sleep_until(wake), if sending => {
+                () = &mut send_timer, if sending => {
                     let body = format!("{} {} {}", self.index, outcome.sent, self.origin.elapsed().as_micros());
                     socket.emit(NEW_MESSAGE, vec![json!({"user": format!("bench{}", self.index), "body": body})]);
                     outcome.sent += 1;
@@ -435,7 +511,7 @@ impl Client {
                     Some(_) => {}
                     None => break,
                 },
-                () = tokio::time::sleep_until(self.deadline) => {
+                () = &mut give_up => {
                     outcome.timed_out = true;
                     break;
                 }
