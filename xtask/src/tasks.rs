@@ -132,6 +132,7 @@ pub fn test() -> anyhow::Result<()> {
                 "durability.test.mjs",
                 "history.test.mjs",
                 "hostile.test.mjs",
+                "crowd.test.mjs",
                 "dropin.test.mjs",
                 "botmaster-shapes.test.mjs",
                 "a11y.test.mjs",

@@ -35,6 +35,17 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Most jobs taken in one batch (one transaction, one sync).
 const MAX_BATCH: usize = 256;
 
+/// Sockets waiting to enter a room. They have a queue of their own, where
+/// they wait for room instead of being refused: 10,000 clients coming back
+/// after a restart must not fill the messages' queue, or the people already
+/// there would have their messages refused as `overloaded` until the
+/// joins were through.
+const JOIN_QUEUE_CAPACITY: usize = 1024;
+
+/// Most joins taken at once, so that messages are never behind many of
+/// them (each reads its room's history).
+const MAX_JOINS: usize = 32;
+
 /// Something for the sequencer to do.
 enum Job {
     /// A person's validated message, with the ack to send once it is stored.
@@ -84,6 +95,7 @@ impl Job {
 #[derive(Clone)]
 pub(crate) struct Sequencer {
     jobs: mpsc::Sender<Job>,
+    joins: mpsc::Sender<Job>,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -107,6 +119,7 @@ pub(crate) struct Overloaded(pub(crate) AckSender);
 /// The receiving end, until [`start`] gets the Socket.IO handle.
 pub(crate) struct Pending {
     jobs: mpsc::Receiver<Job>,
+    joins: mpsc::Receiver<Job>,
 }
 
 /// A handle that does not keep the sequencer alive, for the bot's answers.
@@ -136,7 +149,14 @@ impl Sequencer {
     /// A handle and the queue it feeds; [`start`] the queue once the server exists.
     pub(crate) fn new() -> (Self, Pending) {
         let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        (Self { jobs }, Pending { jobs: receiver })
+        let (joins, joining) = mpsc::channel(JOIN_QUEUE_CAPACITY);
+        (
+            Self { jobs, joins },
+            Pending {
+                jobs: receiver,
+                joins: joining,
+            },
+        )
     }
 
     /// A handle that does not keep the sequencer alive.
@@ -191,7 +211,7 @@ impl Sequencer {
             room,
             last_id,
         };
-        if self.jobs.send(job).await.is_err() {
+        if self.joins.send(job).await.is_err() {
             tracing::debug!("sequencer gone; join dropped");
         }
     }
@@ -228,7 +248,10 @@ pub(crate) fn start(
     handoffs: mpsc::UnboundedReceiver<publisher::Handoff>,
     group_commit: Duration,
 ) {
-    let Pending { mut jobs } = pending;
+    let Pending {
+        mut jobs,
+        mut joins,
+    } = pending;
     let context = Arc::new(context);
     let (steps, stored) = mpsc::channel::<Step>(STAGE_DEPTH);
     let store = context.store.clone();
@@ -248,8 +271,21 @@ pub(crate) fn start(
         let _ = started.send(latest);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut window = GroupCommit::new(group_commit);
-        while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            window.gather(&mut jobs, &mut batch).await;
+        let mut entering = Vec::with_capacity(MAX_JOINS);
+        let mut joining = true;
+        loop {
+            tokio::select! {
+                received = jobs.recv_many(&mut batch, MAX_BATCH) => {
+                    if received == 0 {
+                        return;
+                    }
+                    window.gather(&mut jobs, &mut batch).await;
+                }
+                received = joins.recv_many(&mut entering, MAX_JOINS), if joining => {
+                    joining = received > 0;
+                    batch.append(&mut entering);
+                }
+            }
             let commits = batch.iter().any(Job::is_write);
             let mut writes = Vec::new();
             for job in batch.drain(..) {
