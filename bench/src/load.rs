@@ -215,7 +215,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     let delivered = latencies.len() as u64;
     let messaging_cpu = ready
         .zip(after)
-        .map(|(connected, after)| after.cpu_seconds - connected.cpu_seconds);
+        .map(|(ready, after)| after.cpu_seconds - ready.cpu_seconds);
     let fanout = (load.listeners > 0).then(|| {
         let listeners = clients - senders;
         let messages = (senders * load.messages) as u64;
@@ -323,14 +323,23 @@ async fn warm_up(sockets: &mut [Socket]) -> usize {
 
 /// Whether an event is the warm-up message, live or in a history page.
 fn carries_warm_up(name: &str, args: &[Value]) -> bool {
-    let is_it = |message: &Value| message.get("body").and_then(Value::as_str) == Some(WARM_UP);
+    chat_messages(name, args)
+        .into_iter()
+        .any(|message| message.get("body").and_then(Value::as_str) == Some(WARM_UP))
+}
+
+/// The chat messages an event carries: one, live, or those of the history
+/// of the room's messages a socket missed, sent as it enters the room (our
+/// server; the tutorial's has no history).
+fn chat_messages<'a>(name: &str, args: &'a [Value]) -> Vec<&'a Value> {
     match name {
-        NEW_MESSAGE => args.first().is_some_and(is_it),
+        NEW_MESSAGE => args.first().into_iter().collect(),
         HISTORY => args
             .first()
             .and_then(|history| history.get("messages")?.as_array())
-            .is_some_and(|messages| messages.iter().any(is_it)),
-        _ => false,
+            .map(|messages| messages.iter().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 
@@ -486,19 +495,9 @@ impl Client {
                 }
                 event = socket.next_event() => match event {
                     Some(ClientEvent::Event { name, args, .. }) => {
-                        // Live, or in the history of the room's messages it
-                        // missed: a socket that enters the room after a
-                        // message went out gets it there (our server; the
-                        // tutorial's has no history).
-                        let messages: Vec<&Value> = match name.as_str() {
-                            NEW_MESSAGE => args.first().into_iter().collect(),
-                            HISTORY => args
-                                .first()
-                                .and_then(|history| history.get("messages")?.as_array())
-                                .map(|messages| messages.iter().collect())
-                                .unwrap_or_default(),
-                            _ => Vec::new(),
-                        };
+                        // Live, or in its history: a socket that enters the
+                        // room after a message went out gets it there.
+                        let messages = chat_messages(&name, &args);
                         let now = self.origin.elapsed().as_micros() as u64;
                         for (key, sent_at) in messages.into_iter().filter_map(sent_at_micros) {
                             if seen.insert(key) {
