@@ -110,6 +110,20 @@ async fn answer(mut stream: impl AsyncRead + AsyncWrite + Unpin, seen: Seen) {
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
+        "long" => {
+            // A long line (near the answer's limit), and every line split somewhere,
+            // written a little at a time.
+            write(events).await;
+            let body = format!(
+                "{role}{}{}{stop}data: [DONE]\n\n",
+                chunk(&"x".repeat(60_000)),
+                chunk(" and\r\nmore")
+            );
+            for piece in body.as_bytes().chunks(1000) {
+                let _ = stream.write_all(piece).await;
+            }
+            let _ = stream.flush().await;
+        }
         "cut" => {
             write(events).await;
             write(role).await;
@@ -232,6 +246,18 @@ async fn cut_off_streams_errors_and_silence_are_errors() {
     assert!(nobody.reply(ANN, "hi").await.is_err());
     let silent = tokio::time::timeout(Duration::from_millis(300), bot.reply(ANN, "silence"));
     assert!(silent.await.is_err(), "never answers");
+}
+
+#[tokio::test]
+async fn long_lines_in_small_pieces_arrive_whole() {
+    let (url, _, client) = fake_openai().await;
+    let bot = OpenAiBot::new(&url, "m", None, client);
+    let answer = bot.reply(ANN, "long").await.unwrap();
+    assert_eq!(answer.len(), 1);
+    assert_eq!(
+        answer[0].text,
+        format!("{} and\r\nmore", "x".repeat(60_000))
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use eventsource_stream::Eventsource as _;
 use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 use reqwest::{RequestBuilder, Response, Version};
@@ -264,27 +265,45 @@ async fn read_json(url: String, mut response: Response) -> Result<Value, BotErro
         .map_err(|e| BotError::Unavailable(format!("invalid JSON from {url}: {e}")))
 }
 
-/// Passes `bytes` on, failing once [`MAX_LINE_BYTES`] arrive without a line end.
-fn bounded_lines<S>(bytes: S) -> impl Stream<Item = Result<bytes::Bytes, BotError>> + Send
+/// Passes `bytes` on in whole lines, failing once [`MAX_LINE_BYTES`] arrive
+/// without a line end.
+///
+/// The event-stream parser reads its whole buffer again with every chunk
+/// it is given, so a long line handed over in small chunks would cost the
+/// square of its length (seconds for one 1 MiB line); held back until it
+/// ends, each line is parsed once.
+fn bounded_lines<S>(bytes: S) -> impl Stream<Item = Result<Bytes, BotError>> + Send
 where
-    S: Stream<Item = Result<bytes::Bytes, BotError>> + Send,
+    S: Stream<Item = Result<Bytes, BotError>> + Send,
 {
-    bytes.scan(0usize, |open, chunk| {
-        let chunk = chunk.and_then(|chunk| {
-            *open = match chunk.iter().rposition(|&b| b == b'\n' || b == b'\r') {
-                Some(end) => chunk.len() - end - 1,
-                None => *open + chunk.len(),
-            };
-            if *open > MAX_LINE_BYTES {
-                Err(BotError::Unavailable(format!(
-                    "event stream line over {MAX_LINE_BYTES} bytes"
-                )))
-            } else {
-                Ok(chunk)
-            }
-        });
-        std::future::ready(Some(chunk))
+    bytes.scan(BytesMut::new(), |open, chunk| {
+        std::future::ready(Some(chunk.and_then(|chunk| whole_lines(open, &chunk))))
     })
+}
+
+/// The lines `chunk` ends, with the start of the first of them held in
+/// `open` from earlier chunks; what follows its last line end is held in
+/// `open` in turn. Empty when `chunk` ends no line (the parser skips empty
+/// chunks).
+fn whole_lines(open: &mut BytesMut, chunk: &[u8]) -> Result<Bytes, BotError> {
+    let lines = match chunk.iter().rposition(|&b| b == b'\n' || b == b'\r') {
+        Some(end) => {
+            open.extend_from_slice(&chunk[..=end]);
+            let lines = open.split().freeze();
+            open.extend_from_slice(&chunk[end + 1..]);
+            lines
+        }
+        None => {
+            open.extend_from_slice(chunk);
+            Bytes::new()
+        }
+    };
+    if open.len() > MAX_LINE_BYTES {
+        return Err(BotError::Unavailable(format!(
+            "event stream line over {MAX_LINE_BYTES} bytes"
+        )));
+    }
+    Ok(lines)
 }
 
 /// The CA certificates of the system (the files `openssl` would use).
