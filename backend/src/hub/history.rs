@@ -6,9 +6,12 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde_json::value::RawValue;
 use shared::{ChatMessage, ClientMessageId, MessageBody, MessageId, RoomName, Timestamp, UserName};
 
 use super::conversation::{Conversation, room_key};
+use thiserror::Error;
+
 use crate::store::{Store, StoreError, Stored};
 
 /// Reads of the group rooms' history. A cheap `Clone` handle.
@@ -23,15 +26,25 @@ impl History {
         Self { store }
     }
 
-    /// What a socket with `room`'s messages up to `last_id` should get, of
-    /// the messages published so far (up to id `published`).
-    pub(crate) async fn missed(
+    /// What a socket entering a room should get (see [`PageKey`]), read
+    /// and encoded; `last` again when it is the same page.
+    pub(crate) async fn page(
         &self,
-        room: RoomName,
-        last_id: Option<u64>,
-        published: u64,
-    ) -> Result<shared::History, StoreError> {
-        missed(self.store.as_ref(), &room, last_id, published).await
+        key: PageKey,
+        last: Option<&EncodedPage>,
+    ) -> Result<EncodedPage, PageError> {
+        if let Some(last) = last.filter(|last| last.key == key) {
+            return Ok(last.clone());
+        }
+        // A client that is not catching up gets the latest page whatever its
+        // last id: `from` stands for it.
+        let history = missed(self.store.as_ref(), &key.room, key.from, key.published).await?;
+        let json = Arc::from(serde_json::value::to_raw_value(&history)?);
+        Ok(EncodedPage {
+            key,
+            messages: history.messages.len(),
+            json,
+        })
     }
 
     /// The page of `room` before message `before` (see [`recent`]).
@@ -69,9 +82,7 @@ async fn missed(
     last_id: Option<u64>,
     published: u64,
 ) -> Result<shared::History, StoreError> {
-    if let Some(last_id) = last_id.filter(|&id| id <= published)
-        && published - last_id <= MAX_CATCH_UP as u64
-    {
+    if let Some(last_id) = catching_up_from(last_id, published) {
         let limit = usize::try_from(published - last_id).unwrap_or(MAX_CATCH_UP);
         let messages = store.after(&room_key(room), last_id, limit).await?;
         if page_bytes(&messages) <= PAGE_BYTES {
@@ -89,6 +100,60 @@ async fn missed(
     let mut history = recent(store, room, published + 1).await?;
     history.reset = true;
     Ok(history)
+}
+
+/// `last_id`, if a client with messages up to it may get everything it
+/// missed of the messages up to `published`: it has messages, not from
+/// before the history was wiped, and is at most [`MAX_CATCH_UP`] behind.
+fn catching_up_from(last_id: Option<u64>, published: u64) -> Option<u64> {
+    last_id.filter(|&id| id <= published && published - id <= MAX_CATCH_UP as u64)
+}
+
+/// Which page of history a socket entering a room gets: sockets with the
+/// same key get the same page, so it is read and encoded once for all of
+/// them. Many sockets enter at once after a restart or a network blip, most
+/// fresh or far behind (the latest page), or up to date (an empty one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PageKey {
+    room: RoomName,
+    /// Where the page starts: the client's last id when it catches up,
+    /// `None` for the latest page.
+    from: Option<u64>,
+    published: u64,
+}
+
+impl PageKey {
+    /// The page of `room` for a client with messages up to `last_id`, of
+    /// the messages up to `published`.
+    pub(crate) fn new(room: &RoomName, last_id: Option<u64>, published: u64) -> Self {
+        Self {
+            room: room.clone(),
+            from: catching_up_from(last_id, published),
+            published,
+        }
+    }
+}
+
+/// A page of history encoded once, for every socket that gets it.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedPage {
+    /// Which page it is.
+    pub(crate) key: PageKey,
+    /// How many messages it holds.
+    pub(crate) messages: usize,
+    /// The page as JSON, shared by every socket sent it.
+    pub(crate) json: Arc<RawValue>,
+}
+
+/// Why a page could not be had.
+#[derive(Debug, Error)]
+pub(crate) enum PageError {
+    /// It could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// It could not be encoded.
+    #[error("cannot encode a page of history: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// Up to [`RECENT`] messages of `room` before id `before`, oldest first, the

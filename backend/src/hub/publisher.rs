@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::answers::Questions;
 use super::conversation::{GROUP, PRIVATE, room_key};
 use super::dialect::Dialects;
-use super::history::{History, chat_message};
+use super::history::{EncodedPage, History, PageError, PageKey, chat_message};
 use super::private_feed::{self, Origin, Saying};
 use super::refusal::{self, Refusal};
 use super::relay;
@@ -122,6 +122,7 @@ pub(super) async fn run(
         published,
         waiting: HashMap::new(),
         origins: HashMap::new(),
+        last_page: None,
     };
     let mut resync = tokio::time::interval(RESYNC_EVERY);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -200,6 +201,9 @@ struct Publisher {
     waiting: HashMap<String, BTreeMap<u64, Vec<AckSender>>>,
     /// Where private lines said on this node were said, until sent out.
     origins: HashMap<(String, u64), Origin>,
+    /// The page of history a socket was sent last, for the next one
+    /// entering with the same page.
+    last_page: Option<EncodedPage>,
 }
 
 impl Publisher {
@@ -223,7 +227,16 @@ impl Publisher {
                 last_id,
             } => {
                 let published = self.published.get(&room_key(&room)).copied().unwrap_or(0);
-                join(&self.context, &socket, room, last_id, published).await;
+                let key = PageKey::new(&room, last_id, published);
+                let page = self
+                    .context
+                    .history
+                    .page(key, self.last_page.as_ref())
+                    .await;
+                if let Ok(page) = &page {
+                    self.last_page = Some(page.clone());
+                }
+                join(&self.context, &socket, &room, page);
             }
             Step::Flush(done) | Step::Stop(done) => {
                 let _ = done.send(());
@@ -422,25 +435,22 @@ fn is_group(key: &str) -> bool {
             .is_some_and(|rest| rest.starts_with(':'))
 }
 
-/// Sends `socket` the messages of `room` it missed, then adds it to the room.
-async fn join(
+/// Sends `socket` its `page` of `room`'s history, then adds it to the room.
+fn join(
     context: &Context,
     socket: &SocketRef,
-    room: RoomName,
-    last_id: Option<u64>,
-    published: u64,
+    room: &RoomName,
+    page: Result<EncodedPage, PageError>,
 ) {
-    let key = room_key(&room);
-    let history = context.history.missed(room, last_id, published).await;
-    let sent = match history {
-        Ok(history) => {
-            context.metrics.caught_up(history.messages.len());
-            socket.emit(HISTORY, &history).map_err(|e| e.to_string())
+    let sent = match page {
+        Ok(page) => {
+            context.metrics.caught_up(page.messages);
+            socket.emit(HISTORY, &*page.json).map_err(|e| e.to_string())
         }
         Err(error) => Err(error.to_string()),
     };
     match sent {
-        Ok(()) => socket.join(key),
+        Ok(()) => socket.join(room_key(room)),
         Err(error) => {
             // Joining without its history would leave a hole; the client
             // reconnects and asks again.
