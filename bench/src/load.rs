@@ -193,8 +193,9 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     // Per message (sender, sequence), the latest arrival at a listener.
     let mut slowest = std::collections::HashMap::<(usize, u64), (u64, usize)>::new();
     let mut missing = Vec::new();
+    let mut open = Vec::with_capacity(clients);
     for (index, task) in tasks.into_iter().enumerate() {
-        let outcome = task.await?;
+        let mut outcome = task.await?;
         sent += outcome.sent;
         if outcome.latencies.len() < senders * load.messages {
             missing.push(Missing::of(index, &outcome, senders, load.messages));
@@ -205,12 +206,14 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
                 *entry = (entry.0.max(micros), entry.1 + 1);
             }
         }
-        latencies.extend(outcome.latencies.into_iter().map(|(_, micros)| micros));
+        latencies.extend(outcome.latencies.drain(..).map(|(_, micros)| micros));
         last_delivery = last_delivery.max(outcome.last_delivery);
         timed_out |= outcome.timed_out;
+        open.push(outcome.socket);
     }
     let after = read();
     let database_after = database();
+    drop(open);
     Missing::report(&missing, load.url.len());
     let delivered = latencies.len() as u64;
     let messaging_cpu = ready
@@ -458,10 +461,14 @@ struct Outcome {
     latencies: Vec<((usize, u64), u64)>,
     last_delivery: Instant,
     timed_out: bool,
+    /// The connection, still open: every client hangs up only once all are
+    /// done, after the CPU is read, so that the first to finish do not load
+    /// the server (and the machine) while others wait for the last message.
+    socket: Socket,
 }
 
 impl Client {
-    async fn run(self, mut socket: Socket) -> Outcome {
+    async fn run(self, socket: Socket) -> Outcome {
         let wanted = self.senders * self.per_sender;
         let period = Duration::from_secs_f64(1.0 / self.rate.max(0.001));
         // Spread clients over one period so they do not all send in the same instant.
@@ -473,6 +480,7 @@ impl Client {
             last_delivery: self.origin,
             timed_out: false,
             disconnects: 0,
+            socket,
         };
         // Each message counts once, however it came.
         let mut seen = std::collections::HashSet::with_capacity(wanted);
@@ -489,11 +497,11 @@ impl Client {
             tokio::select! {
                 () = &mut send_timer, if sending => {
                     let body = format!("{} {} {}", self.index, outcome.sent, self.origin.elapsed().as_micros());
-                    socket.emit(NEW_MESSAGE, vec![json!({"user": format!("bench{}", self.index), "body": body})]);
+                    outcome.socket.emit(NEW_MESSAGE, vec![json!({"user": format!("bench{}", self.index), "body": body})]);
                     outcome.sent += 1;
                     next_send += period;
                 }
-                event = socket.next_event() => match event {
+                event = outcome.socket.next_event() => match event {
                     Some(ClientEvent::Event { name, args, .. }) => {
                         // Live, or in its history: a socket that enters the
                         // room after a message went out gets it there.
