@@ -143,6 +143,33 @@ impl Packet {
         }
     }
 
+    /// For an event: its name and arguments, taken out of the packet
+    /// rather than copied.
+    pub fn into_event_parts(self) -> Option<(String, Vec<Value>)> {
+        match (self.kind, self.data) {
+            (PacketKind::Event | PacketKind::BinaryEvent, Some(Value::Array(mut items))) => {
+                if !items.first().is_some_and(Value::is_string) {
+                    return None;
+                }
+                let args = items.split_off(1);
+                match items.pop() {
+                    Some(Value::String(name)) => Some((name, args)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// For an ack: its arguments, taken out of the packet rather than
+    /// copied.
+    pub fn into_ack_args(self) -> Option<Vec<Value>> {
+        match (self.kind, self.data) {
+            (PacketKind::Ack | PacketKind::BinaryAck, Some(Value::Array(items))) => Some(items),
+            _ => None,
+        }
+    }
+
     /// For an ack: its arguments.
     pub fn ack_args(&self) -> Option<&[Value]> {
         match (&self.kind, &self.data) {
@@ -343,6 +370,13 @@ mod tests {
         let (name, args) = packet.event_parts().unwrap();
         assert_eq!(name, "botmessage");
         assert_eq!(args, &[json!({"body": "hi"}), json!(2)]);
+        let (name, args) = packet.clone().into_event_parts().unwrap();
+        assert_eq!(name, "botmessage");
+        assert_eq!(args, [json!({"body": "hi"}), json!(2)]);
+        assert_eq!(
+            Packet::decode(r#"32[1,2]"#).unwrap().into_ack_args(),
+            Some(vec![json!(1), json!(2)])
+        );
     }
 
     #[test]

@@ -115,21 +115,22 @@ impl Client {
         }
         match packet.kind {
             PacketKind::Event | PacketKind::BinaryEvent => {
-                if let Some((name, args)) = packet.event_parts() {
+                let ack = packet.id;
+                if let Some((name, args)) = packet.into_event_parts() {
                     let event = ClientEvent::Event {
-                        name: name.to_owned(),
-                        args: args.to_vec(),
-                        ack: packet.id,
+                        name,
+                        args,
+                        ack,
                         attachments,
                     };
                     self.out.push_back(Output::Event(event));
                 }
             }
             PacketKind::Ack | PacketKind::BinaryAck => {
-                if let (Some(id), Some(args)) = (packet.id, packet.ack_args())
+                if let Some(id) = packet.id
                     && self.pending_acks.remove(&id).is_some()
+                    && let Some(args) = packet.into_ack_args()
                 {
-                    let args = args.to_vec();
                     self.out.push_back(Output::Event(ClientEvent::Ack {
                         id,
                         args,

@@ -13,7 +13,7 @@
 
 mod http;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
@@ -92,6 +92,9 @@ enum Command {
 #[derive(Debug)]
 pub struct Socket {
     commands: mpsc::UnboundedSender<Command>,
+    /// What arrived before `Connected` (and `Connected` itself), read
+    /// before `events`.
+    early: VecDeque<ClientEvent>,
     events: mpsc::UnboundedReceiver<ClientEvent>,
 }
 
@@ -129,11 +132,11 @@ impl Socket {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, mut events) = mpsc::unbounded_channel();
         tokio::spawn(drive(endpoints, config, command_rx, event_tx));
-        let mut early = Vec::new();
+        let mut early = VecDeque::new();
         loop {
             match events.recv().await {
                 Some(event @ ClientEvent::Connected { .. }) => {
-                    early.push(event);
+                    early.push_back(event);
                     break;
                 }
                 Some(ClientEvent::ConnectError { message }) => {
@@ -142,18 +145,13 @@ impl Socket {
                 Some(ClientEvent::StateChanged(ConnectionState::Closed)) | None => {
                     return Err(ConnectError::GaveUp);
                 }
-                Some(other) => early.push(other),
+                Some(other) => early.push_back(other),
             }
         }
-        // Put back what arrived before `Connected`, ahead of anything later.
-        let (replay, rest) = mpsc::unbounded_channel();
-        for event in early {
-            let _ = replay.send(event);
-        }
-        tokio::spawn(forward(events, replay));
         Ok(Self {
             commands,
-            events: rest,
+            early,
+            events,
         })
     }
 
@@ -201,17 +199,9 @@ impl Socket {
 
     /// The next thing that happened, or `None` once the client has given up.
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
-        self.events.recv().await
-    }
-}
-
-async fn forward(
-    mut from: mpsc::UnboundedReceiver<ClientEvent>,
-    to: mpsc::UnboundedSender<ClientEvent>,
-) {
-    while let Some(event) = from.recv().await {
-        if to.send(event).is_err() {
-            return;
+        match self.early.pop_front() {
+            Some(event) => Some(event),
+            None => self.events.recv().await,
         }
     }
 }
