@@ -195,7 +195,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
     let mut missing = Vec::new();
     let mut open = Vec::with_capacity(clients);
     for (index, task) in tasks.into_iter().enumerate() {
-        let mut outcome = task.await?;
+        let outcome = task.await?;
         sent += outcome.sent;
         if outcome.latencies.len() < senders * load.messages {
             missing.push(Missing::of(index, &outcome, senders, load.messages));
@@ -206,7 +206,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Report> {
                 *entry = (entry.0.max(micros), entry.1 + 1);
             }
         }
-        latencies.extend(outcome.latencies.drain(..).map(|(_, micros)| micros));
+        latencies.extend(outcome.latencies.into_iter().map(|(_, micros)| micros));
         last_delivery = last_delivery.max(outcome.last_delivery);
         timed_out |= outcome.timed_out;
         open.push(outcome.socket);

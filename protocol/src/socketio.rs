@@ -147,15 +147,13 @@ impl Packet {
     /// rather than copied.
     pub fn into_event_parts(self) -> Option<(String, Vec<Value>)> {
         match (self.kind, self.data) {
-            (PacketKind::Event | PacketKind::BinaryEvent, Some(Value::Array(mut items))) => {
-                if !items.first().is_some_and(Value::is_string) {
+            (PacketKind::Event | PacketKind::BinaryEvent, Some(Value::Array(mut items)))
+                if items.first().is_some_and(Value::is_string) =>
+            {
+                let Value::String(name) = items.remove(0) else {
                     return None;
-                }
-                let args = items.split_off(1);
-                match items.pop() {
-                    Some(Value::String(name)) => Some((name, args)),
-                    _ => None,
-                }
+                };
+                Some((name, items))
             }
             _ => None,
         }

@@ -8,10 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::value::RawValue;
 use shared::{ChatMessage, ClientMessageId, MessageBody, MessageId, RoomName, Timestamp, UserName};
-
-use super::conversation::{Conversation, room_key};
 use thiserror::Error;
 
+use super::conversation::{Conversation, room_key};
 use crate::store::{Store, StoreError, Stored};
 
 /// Reads of the group rooms' history. A cheap `Clone` handle.
@@ -27,24 +26,27 @@ impl History {
     }
 
     /// What a socket entering a room should get (see [`PageKey`]), read
-    /// and encoded; `last` again when it is the same page.
+    /// and encoded; `last` again when it is the same page, and `last` from
+    /// now on when it is not.
     pub(crate) async fn page(
         &self,
         key: PageKey,
-        last: Option<&EncodedPage>,
+        last: &mut Option<EncodedPage>,
     ) -> Result<EncodedPage, PageError> {
-        if let Some(last) = last.filter(|last| last.key == key) {
+        if let Some(last) = last.as_ref().filter(|last| last.key == key) {
             return Ok(last.clone());
         }
         // A client that is not catching up gets the latest page whatever its
         // last id: `from` stands for it.
         let history = missed(self.store.as_ref(), &key.room, key.from, key.published).await?;
         let json = Arc::from(serde_json::value::to_raw_value(&history)?);
-        Ok(EncodedPage {
+        let page = EncodedPage {
             key,
             messages: history.messages.len(),
             json,
-        })
+        };
+        *last = Some(page.clone());
+        Ok(page)
     }
 
     /// The page of `room` before message `before` (see [`recent`]).

@@ -228,14 +228,7 @@ impl Publisher {
             } => {
                 let published = self.published.get(&room_key(&room)).copied().unwrap_or(0);
                 let key = PageKey::new(&room, last_id, published);
-                let page = self
-                    .context
-                    .history
-                    .page(key, self.last_page.as_ref())
-                    .await;
-                if let Ok(page) = &page {
-                    self.last_page = Some(page.clone());
-                }
+                let page = self.context.history.page(key, &mut self.last_page).await;
                 join(&self.context, &socket, &room, page);
             }
             Step::Flush(done) | Step::Stop(done) => {
