@@ -64,6 +64,13 @@ pub struct Config {
     /// once. 0 stores every batch at once. Default 10.
     #[arg(long, env = "GROUP_COMMIT_MS", default_value_t = DEFAULT_GROUP_COMMIT_MS)]
     pub group_commit_ms: u64,
+    /// Threads that carry the network side. 1 runs every connection on
+    /// one thread (tokio's current-thread scheduler); more runs tokio's
+    /// multi-thread scheduler with that many. Default: 1 on a machine with
+    /// one or two cores (measured cheaper there, see the README), else one
+    /// per core.
+    #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
     /// Messages a client (a user, or an anonymous address) may send in a
     /// burst before it is slowed down; an address may send 4 times as many,
     /// for several people behind it. Default 10.

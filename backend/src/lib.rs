@@ -14,6 +14,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 mod request_head;
+pub mod runtime;
 mod serve;
 mod session;
 mod shutdown;

@@ -5,10 +5,19 @@ use anyhow::Context as _;
 use chat_server::{Config, shutdown_signal};
 use clap::Parser as _;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     chat_server::logging::init(config.log_format);
+    let workers = config
+        .workers
+        .map_or_else(chat_server::runtime::default_workers, usize::from);
+    tracing::info!(workers, "network threads");
+    chat_server::runtime::build(workers)
+        .context("cannot start the async runtime")?
+        .block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     if config.insecure_trust_client_ids {
         tracing::warn!(
             "--insecure-trust-client-ids: botmasterUserId is believed without proof; \
