@@ -40,6 +40,12 @@ const RESYNC_EVERY: Duration = Duration::from_secs(5);
 /// Most messages read from the store at a time while catching up a room.
 const READ_PAGE: usize = 1000;
 
+/// Messages sent out before the stage lets other tasks run. Each socket's
+/// queue holds 256 packets and its writer drains it; on one network thread
+/// the writers run only when this stage yields, so a batch of 500 sent
+/// without a pause would overflow every queue however fast the clients read.
+const SENT_BETWEEN_YIELDS: usize = 64;
+
 /// What the publishing stage works with.
 pub(crate) struct Context {
     pub(crate) io: SocketIo,
@@ -361,9 +367,12 @@ impl Publisher {
             if rows.is_empty() {
                 break;
             }
-            for row in &rows {
+            for (i, row) in rows.iter().enumerate() {
                 self.send_out(room, row).await;
                 mark = row.id;
+                if (i + 1) % SENT_BETWEEN_YIELDS == 0 {
+                    tokio::task::yield_now().await;
+                }
             }
             known.retain(|row| row.id > mark);
         }
