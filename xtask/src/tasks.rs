@@ -133,6 +133,7 @@ pub fn test() -> anyhow::Result<()> {
                 "history.test.mjs",
                 "hostile.test.mjs",
                 "crowd.test.mjs",
+                "burst.test.mjs",
                 "dropin.test.mjs",
                 "botmaster-shapes.test.mjs",
                 "a11y.test.mjs",
