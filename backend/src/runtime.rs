@@ -18,8 +18,13 @@ use tokio::runtime::{Builder, Runtime};
 /// cores, else one per core, the multi-thread scheduler's own default.
 #[must_use]
 pub fn default_workers() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let cores = cores();
     if cores <= 2 { 1 } else { cores }
+}
+
+/// The cores this process may run on (1 when the system cannot say).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
 /// Builds the runtime: for one worker, tokio's current-thread scheduler
@@ -43,34 +48,31 @@ pub fn build(workers: usize) -> io::Result<Runtime> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn one_worker_runs_on_the_calling_thread() {
-        let caller = std::thread::current().id();
-        let runtime = build(1).unwrap();
-        let ran_on = runtime.block_on(async {
+    /// The thread a task spawned on `runtime` runs on.
+    fn spawned_on(runtime: &Runtime) -> std::thread::ThreadId {
+        runtime.block_on(async {
             tokio::spawn(async { std::thread::current().id() })
                 .await
                 .unwrap()
-        });
-        assert_eq!(ran_on, caller);
+        })
+    }
+
+    #[test]
+    fn one_worker_runs_on_the_calling_thread() {
+        let runtime = build(1).unwrap();
+        assert_eq!(spawned_on(&runtime), std::thread::current().id());
     }
 
     #[test]
     fn several_workers_run_off_the_calling_thread() {
-        let caller = std::thread::current().id();
         let runtime = build(2).unwrap();
-        let ran_on = runtime.block_on(async {
-            tokio::spawn(async { std::thread::current().id() })
-                .await
-                .unwrap()
-        });
-        assert_ne!(ran_on, caller);
+        assert_ne!(spawned_on(&runtime), std::thread::current().id());
         assert_eq!(runtime.metrics().num_workers(), 2);
     }
 
     #[test]
     fn the_default_is_one_worker_on_two_cores_or_fewer() {
-        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let cores = cores();
         let workers = default_workers();
         if cores <= 2 {
             assert_eq!(workers, 1);

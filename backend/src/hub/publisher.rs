@@ -40,10 +40,11 @@ const RESYNC_EVERY: Duration = Duration::from_secs(5);
 /// Most messages read from the store at a time while catching up a room.
 const READ_PAGE: usize = 1000;
 
-/// Messages sent out before the stage lets other tasks run. Each socket's
-/// queue holds 256 packets and its writer drains it; on one network thread
-/// the writers run only when this stage yields, so a batch of 500 sent
-/// without a pause would overflow every queue however fast the clients read.
+/// Messages sent out before the stage lets other tasks run, counted across
+/// rooms and steps. Each socket's queue holds 256 packets and its writer
+/// drains it; on one network thread the writers run only when this stage
+/// yields, so a batch of 500 sent without a pause would overflow every
+/// queue however fast the clients read.
 const SENT_BETWEEN_YIELDS: usize = 64;
 
 /// What the publishing stage works with.
@@ -129,6 +130,7 @@ pub(super) async fn run(
         waiting: HashMap::new(),
         origins: HashMap::new(),
         last_page: None,
+        sent_unpaused: 0,
     };
     let mut resync = tokio::time::interval(RESYNC_EVERY);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -210,6 +212,9 @@ struct Publisher {
     /// The page of history a socket was sent last, for the next one
     /// entering with the same page.
     last_page: Option<EncodedPage>,
+    /// Messages sent out since the stage last yielded, in any room and
+    /// step: see [`SENT_BETWEEN_YIELDS`].
+    sent_unpaused: usize,
 }
 
 impl Publisher {
@@ -367,12 +372,9 @@ impl Publisher {
             if rows.is_empty() {
                 break;
             }
-            for (i, row) in rows.iter().enumerate() {
+            for row in &rows {
                 self.send_out(room, row).await;
                 mark = row.id;
-                if (i + 1) % SENT_BETWEEN_YIELDS == 0 {
-                    tokio::task::yield_now().await;
-                }
             }
             known.retain(|row| row.id > mark);
         }
@@ -397,6 +399,11 @@ impl Publisher {
                 self.context.saying.take(room, client_id)
             });
             private_feed::send_out(io, &self.context.dialects, row, origin).await;
+        }
+        self.sent_unpaused += 1;
+        if self.sent_unpaused == SENT_BETWEEN_YIELDS {
+            self.sent_unpaused = 0;
+            tokio::task::yield_now().await;
         }
     }
 
